@@ -1,0 +1,90 @@
+"""The ASGI application: API, console, static assets, and the embedded worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+
+from zhixing import __version__
+from zhixing.core import logging as zlogging
+from zhixing.core.jobs import Worker
+from zhixing.core.settings import get_settings
+from zhixing.courts import api as courts_api
+from zhixing.courts import views as courts_views
+from zhixing.web import errors, i18n, ops, views
+from zhixing.web.deps import LoginRequired
+from zhixing.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from zhixing.worker import start_embedded
+
+log = logging.getLogger(__name__)
+
+
+def _operation_id(route: APIRoute) -> str:
+    # Stable ids ("users-list_users"): partners generate clients from our OpenAPI.
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+def create_app(*, start_worker: bool | None = None) -> FastAPI:
+    settings = get_settings()
+    run_worker = settings.embedded_worker if start_worker is None else start_worker
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker: Worker | None = start_embedded() if run_worker else None
+        yield
+        if worker is not None:
+            worker.stop()
+
+    app = FastAPI(
+        title="Zhixing (执行) API",
+        version=__version__,
+        description="Judgment-enforcement command platform. Errors always have the shape "
+        '`{"error": {"code": "...", "message": "..."}}`.',
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        generate_unique_id_function=_operation_id,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, _exc: LoginRequired) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.middleware("http")
+    async def locale(request: Request, call_next: Callable[[Request], Awaitable[Response]]
+                     ) -> Response:
+        chosen = i18n.normalize(request.cookies.get(i18n.LANG_COOKIE)) or settings.locale
+        token = i18n.current_locale.set(chosen)
+        try:
+            return await call_next(request)
+        finally:
+            i18n.current_locale.reset(token)
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+
+    static_dir = resources.files("zhixing") / "web" / "static"
+    app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
+    app.include_router(ops.router)
+    app.include_router(courts_api.router)
+    app.include_router(views.router)
+    app.include_router(courts_views.router)
+    return app
+
+
+def build() -> FastAPI:
+    """Uvicorn factory entry point (``zhixing.app:build``)."""
+    zlogging.configure(get_settings().log_json)
+    return create_app()

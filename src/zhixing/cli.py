@@ -1,0 +1,167 @@
+"""The ``zhixing`` command."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Zhixing (执行): judgment-enforcement command platform.",
+                  no_args_is_help=True, add_completion=False)
+audit_app = typer.Typer(help="Audit trail tools.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+def _migrate_and_seed() -> None:
+    from zhixing.core.db import transaction
+    from zhixing.core.migrate import upgrade
+    from zhixing.courts.service import sync_courts
+
+    upgrade()
+    with transaction() as session:
+        result = sync_courts(session)
+    if result.created or result.updated:
+        typer.echo(f"courts: {result.created} created, {result.updated} updated")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest migration and load the court reference data."""
+    _migrate_and_seed()
+    typer.echo("database is at the newest migration")
+
+
+def _serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run("zhixing.app:build", factory=True, host=host, port=port, workers=workers,
+                proxy_headers=True, log_config=None, access_log=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (ZHIXING_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (ZHIXING_PORT)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="API processes")] = 1,
+    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate",
+                                                help="run migrations at start-up")] = True,
+) -> None:
+    """Run the API, the web console and (unless ZHIXING_EMBEDDED_WORKER=false) a job worker."""
+    from zhixing.core.settings import get_settings
+
+    settings = get_settings()
+    if migrate_first:
+        _migrate_and_seed()
+    _serve(host or settings.host, port or settings.port, workers)
+
+
+@app.command()
+def worker() -> None:
+    """Run a standalone job worker until SIGTERM or Ctrl-C. Run as many as you like."""
+    from zhixing.core import logging as zlogging
+    from zhixing.core.jobs import Worker
+    from zhixing.core.settings import get_settings
+    from zhixing.worker import prepare
+
+    zlogging.configure(get_settings().log_json)
+    prepare()
+    w = Worker()
+
+    def _stop(_sig: int, _frame: FrameType | None) -> None:
+        w.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    w.run_forever()
+
+
+@app.command()
+def demo(
+    db_file: Annotated[Path, typer.Option(help="SQLite file for the demo")] = Path(
+        "zhixing-demo.db"
+    ),
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
+                                              help="start the server after seeding")] = True,
+) -> None:
+    """Create a fresh demo database with demo data, then serve it, printing the URL and logins."""
+    from zhixing.core.db import reset_engine, transaction
+    from zhixing.core.settings import get_settings
+    from zhixing.demo import DEMO_PASSWORD, DEMO_USERS, seed_users
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+    os.environ["ZHIXING_DATABASE_URL"] = f"sqlite:///{db_file.resolve()}"
+    get_settings.cache_clear()
+    reset_engine()
+    _migrate_and_seed()
+    with transaction() as session:
+        seed_users(session)
+    typer.echo("")
+    typer.echo(f"Zhixing demo: http://{host}:{port}/   (database {db_file})")
+    typer.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+    for u in DEMO_USERS:
+        typer.echo(f"  {u.username:<18} {u.court_code:<7} {','.join(u.roles):<26} {u.story}")
+    typer.echo("")
+    if serve_after:
+        _serve(host, port, 1)
+
+
+@app.command("create-user")
+def create_user(
+    username: Annotated[str, typer.Argument(help="login name")],
+    court: Annotated[str, typer.Option(help="court code, e.g. 桂0103")],
+    role: Annotated[list[str], typer.Option(help="role (repeat for several)")],
+    display_name: Annotated[str | None, typer.Option(help="name shown in the console")] = None,
+    password_env: Annotated[str | None, typer.Option(
+        help="read the password from this environment variable instead of prompting")] = None,
+) -> None:
+    """Create a console user (the first administrator, or scripted provisioning)."""
+    from zhixing.core.actor import SYSTEM
+    from zhixing.core.db import transaction
+    from zhixing.core.errors import DomainError
+    from zhixing.courts.identity import create_user as do_create
+
+    if password_env:
+        password = os.environ.get(password_env, "")
+    else:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Repeat: "):
+            typer.echo("passwords differ", err=True)
+            raise typer.Exit(2)
+    try:
+        with transaction() as session:
+            user = do_create(session, SYSTEM, username=username,
+                             display_name=display_name or username, court_code=court,
+                             password=password, roles=role)
+            typer.echo(f"created user {user.username} (id {user.id}) in {court}")
+    except DomainError as exc:
+        typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit hash chain; exit 1 naming the first record altered or removed."""
+    from zhixing.core.audit import verify_chain
+    from zhixing.core.db import session_factory
+
+    with session_factory()() as session:
+        result = verify_chain(session)
+    if result.ok:
+        typer.echo(f"audit chain intact: {result.checked} records, head {result.head_hash}")
+        return
+    typer.echo(f"audit chain BROKEN at record {result.first_bad_seq}: {result.problem} "
+               f"({result.checked} records verified before it)", err=True)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    app()

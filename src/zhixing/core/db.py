@@ -1,0 +1,141 @@
+"""Engine, sessions and the declarative base shared by every domain.
+
+SQLite is the embedded default (WAL, foreign keys on); PostgreSQL is production. On SQLite every
+ORM transaction starts with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes
+can fail with SQLITE_BUSY_SNAPSHOT when another writer committed in between, and the audit chain
+reads its head before appending. Waiting for the write lock (busy_timeout) is the safe choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+
+from zhixing.core.settings import get_settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC, always hands back an aware datetime (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Python's sqlite3 would otherwise BEGIN on its own; we emit BEGIN IMMEDIATE below.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
+    url = url or get_settings().database_url
+    if url.startswith("sqlite"):
+        # NullPool: connections are cheap, and a pooled connection must not outlive a fork.
+        engine = create_engine(url, poolclass=NullPool)
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, future=True
+    )
+
+
+_engine: Engine | None = None
+_session_factory: sessionmaker[Session] | None = None
+
+
+def get_engine() -> Engine:
+    global _engine, _session_factory
+    if _engine is None:
+        _engine = make_engine()
+        _session_factory = sessionmaker(_engine, expire_on_commit=False)
+    return _engine
+
+
+def set_engine(engine: Engine) -> None:
+    """Point the process at another database (tests, the demo command)."""
+    global _engine, _session_factory
+    _engine = engine
+    _session_factory = sessionmaker(engine, expire_on_commit=False)
+
+
+def reset_engine() -> None:
+    global _engine, _session_factory
+    if _engine is not None:
+        _engine.dispose()
+    _engine = None
+    _session_factory = None
+
+
+def session_factory() -> sessionmaker[Session]:
+    from zhixing.core import audit  # the audit chain is written by every committing session
+
+    audit.install_hooks()
+    get_engine()
+    assert _session_factory is not None
+    return _session_factory
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """A unit of work owned by the caller: committed on success, rolled back on error."""
+    session = session_factory()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def utcnow_column_default() -> datetime:
+    from zhixing.core.clock import utcnow
+
+    return utcnow()

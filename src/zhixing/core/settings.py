@@ -1,0 +1,62 @@
+"""Process settings, read from the environment with the ``ZHIXING_`` prefix."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A known, public value: fine on a laptop, refused in production (see check below).
+DEVELOPMENT_SECRET = "zhixing-development-secret-do-not-use-in-production"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZHIXING_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///zhixing.db"
+    secret_key: str = DEVELOPMENT_SECRET
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    timezone: str = "Asia/Shanghai"
+    locale: Literal["zh_CN", "en"] = "zh_CN"
+    # Sessions expire after this much inactivity; courts' desks are shared.
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_absolute_hours: int = Field(default=12, ge=1)
+    # Cookies are Secure in production (TLS at the reverse proxy); plain HTTP works in development.
+    secure_cookies: bool | None = None
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+    log_json: bool = True
+    embedded_worker: bool = True
+    job_lease_seconds: int = Field(default=60, ge=1)
+    job_max_attempts: int = Field(default=8, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if self.env == "production" and (
+            self.secret_key == DEVELOPMENT_SECRET or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "ZHIXING_SECRET_KEY must be set to a random value of at least 32 characters "
+                "in production"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.env == "production"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,13 @@
+"""Imports every domain's job handlers, and schedules the recurring ones."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from zhixing.core import tasks as core_tasks
+from zhixing.courts import tasks as courts_tasks
+
+
+def schedule_recurring(session: Session) -> None:
+    core_tasks.schedule_recurring(session)
+    courts_tasks.schedule_recurring(session)

@@ -1,0 +1,29 @@
+"""Console navigation: each domain registers its sections here, shown by role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zhixing.core.actor import Actor
+
+
+@dataclass(frozen=True)
+class NavItem:
+    path: str
+    label: str  # an English msgid, translated in the template
+    roles: tuple[str, ...] = ()  # empty: every signed-in person
+
+    def visible_to(self, actor: Actor) -> bool:
+        return not self.roles or actor.has_role(*self.roles)
+
+
+SECTIONS: list[NavItem] = [
+    NavItem("/", "Workbench"),
+    NavItem("/courts", "Courts & command centers"),
+    NavItem("/admin/users", "Users", ("admin", "auditor")),
+    NavItem("/audit", "Audit trail", ("auditor", "admin")),
+]
+
+
+def for_actor(actor: Actor) -> list[NavItem]:
+    return [item for item in SECTIONS if item.visible_to(actor)]
