@@ -58,11 +58,14 @@ def seeded_users(test_db: ScratchDatabase) -> dict[str, tuple[int, str]]:
 
 @pytest.fixture(autouse=True)
 def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
+    uses_db = "test_db" in request.fixturenames
+    seeded: dict[str, tuple[int, str]] = (
+        request.getfixturevalue("seeded_users") if uses_db else {}
+    )
     yield
     clock.set_offset(timedelta(0))
-    if "test_db" not in request.fixturenames:
+    if not uses_db:
         return
-    seeded: dict[str, tuple[int, str]] = request.getfixturevalue("seeded_users")
     keep = [uid for uid, _ in seeded.values()]
     with session_factory()() as session:
         for table in (AuditRecord, Job, RateBucket, WebSession, ApiToken, ApiKey):
