@@ -19,7 +19,7 @@ messages:
 	.venv/bin/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 -k N_ --no-location \
 	  --omit-header --sort-output -o src/zhixing/locale/messages.pot .
 	.venv/bin/pybabel update -i src/zhixing/locale/messages.pot -d src/zhixing/locale \
-	  --no-location --omit-header --no-fuzzy-matching
+	  --omit-header --no-fuzzy-matching --ignore-obsolete
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache build zhixing-demo.db*

@@ -22,19 +22,22 @@ from tests.support.database import ScratchDatabase, create_test_database
 from zhixing.core import clock
 from zhixing.core.db import make_engine, reset_engine, session_factory, set_engine
 from zhixing.core.migrate import upgrade
-from zhixing.core.models import AuditRecord, Job, RateBucket
+from zhixing.core.models import AuditRecord
 from zhixing.core.settings import get_settings
-from zhixing.courts.models import ApiKey, ApiToken, User, UserRole, WebSession
+from zhixing.courts.models import User, UserRole
 from zhixing.courts.service import sync_courts
 from zhixing.demo import DEMO_PASSWORD, seed_users
+from zhixing.models_registry import Base
 
 PASSWORD = DEMO_PASSWORD
+KEEP_TABLES = {"courts", "command_centers", "users", "user_roles", "alembic_version"}
 
 
 @pytest.fixture(scope="session")
 def test_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScratchDatabase]:
     db = create_test_database(Path(tmp_path_factory.mktemp("db")))
     os.environ["ZHIXING_DATABASE_URL"] = db.url
+    os.environ["ZHIXING_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
     get_settings.cache_clear()
     engine = make_engine(db.url)
     set_engine(engine)
@@ -68,8 +71,11 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     keep = [uid for uid, _ in seeded.values()]
     with session_factory()() as session:
-        for table in (AuditRecord, Job, RateBucket, WebSession, ApiToken, ApiKey):
-            session.execute(delete(table))
+        # Every table but the reference data and the seeded users, children first.
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name in KEEP_TABLES:
+                continue
+            session.execute(table.delete())
         session.execute(delete(UserRole).where(UserRole.user_id.not_in(keep)))
         session.execute(delete(User).where(User.id.not_in(keep)))
         for uid, pw_hash in seeded.values():

@@ -14,6 +14,8 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from zhixing import __version__
+from zhixing.cases import api as cases_api
+from zhixing.cases import views as cases_views
 from zhixing.core import logging as zlogging
 from zhixing.core.jobs import Worker
 from zhixing.core.settings import get_settings
@@ -25,6 +27,9 @@ from zhixing.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from zhixing.worker import start_embedded
 
 log = logging.getLogger(__name__)
+
+# POST routes whose bodies are files; they get ZHIXING_MAX_UPLOAD_BYTES instead of the JSON limit.
+UPLOAD_SUFFIXES = ("/documents",)
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -72,15 +77,19 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
         finally:
             i18n.current_locale.reset(token)
 
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       upload_bytes=settings.max_upload_bytes, upload_paths=UPLOAD_SUFFIXES)
     app.add_middleware(RequestContextMiddleware)
 
     static_dir = resources.files("zhixing") / "web" / "static"
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
     app.include_router(ops.router)
     app.include_router(courts_api.router)
+    app.include_router(cases_api.router)
+    app.include_router(cases_api.public_router)
     app.include_router(views.router)
     app.include_router(courts_views.router)
+    app.include_router(cases_views.router)
     return app
 
 

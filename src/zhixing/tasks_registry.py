@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from zhixing.cases import tasks as cases_tasks
 from zhixing.core import tasks as core_tasks
 from zhixing.courts import tasks as courts_tasks
 
@@ -11,3 +12,4 @@ from zhixing.courts import tasks as courts_tasks
 def schedule_recurring(session: Session) -> None:
     core_tasks.schedule_recurring(session)
     courts_tasks.schedule_recurring(session)
+    cases_tasks.schedule_recurring(session)

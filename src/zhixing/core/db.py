@@ -8,12 +8,13 @@ reads its head before appending. Waiting for the write lock (busy_timeout) is th
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -49,6 +50,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class EnumText(TypeDecorator[enum.StrEnum]):
+    """A StrEnum stored as its text value (no native enum: values grow without migrations),
+    handed back as the enum member, so ``Mapped[CaseState]`` is true at run time."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum_class: type[enum.StrEnum], length: int = 32) -> None:
+        super().__init__(length)
+        self.enum_class = enum_class
+
+    def process_bind_param(self, value: object, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return self.enum_class(str(value)).value  # refuses values outside the enum
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> enum.StrEnum | None:
+        return None if value is None else self.enum_class(value)
 
 
 class Base(DeclarativeBase):

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     # Cookies are Secure in production (TLS at the reverse proxy); plain HTTP works in development.
     secure_cookies: bool | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_upload_bytes: int = Field(default=50 * 1_048_576, ge=1024)
+    data_dir: str = "data"  # uploaded documents and evidence, content-addressed
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=900, ge=1)
     log_json: bool = True

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from zhixing.core.db import Base, utcnow_column_default
+from zhixing.core.db import Base, EnumText, utcnow_column_default
 
 
 class CourtLevel(enum.StrEnum):
@@ -36,7 +36,7 @@ class Court(Base):
     name_zh: Mapped[str] = mapped_column(String(64))
     name_en: Mapped[str] = mapped_column(String(128))
     short_name_zh: Mapped[str] = mapped_column(String(32))
-    level: Mapped[CourtLevel] = mapped_column(String(16))
+    level: Mapped[CourtLevel] = mapped_column(EnumText(CourtLevel, 16))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("courts.id"), index=True)
     # "/桂/桂01/桂0103/": a court's subordinates are the rows whose path starts with its path.
     path: Mapped[str] = mapped_column(String(64), index=True)
@@ -142,7 +142,7 @@ class ApiKey(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key_id: Mapped[str] = mapped_column(String(32), unique=True)
     secret_hash: Mapped[str] = mapped_column(String(64))
-    client_kind: Mapped[ClientKind] = mapped_column(String(16))
+    client_kind: Mapped[ClientKind] = mapped_column(EnumText(ClientKind, 16))
     client_ref: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(128))
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -86,15 +86,20 @@ class _BodyTooLarge(Exception):
 class BodyLimitMiddleware:
     """Refuse request bodies over the limit with 413, declared length or streamed."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int,
+                 upload_paths: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Upload routes (documents, evidence) end with one of these suffixes.
+        self.upload_bytes = upload_bytes
+        self.upload_paths = upload_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_bytes
+        is_upload = scope["method"] == "POST" and scope["path"].endswith(self.upload_paths)
+        limit = self.upload_bytes if self.upload_paths and is_upload else self.max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             try:

@@ -19,6 +19,9 @@ class NavItem:
 
 SECTIONS: list[NavItem] = [
     NavItem("/", "Workbench"),
+    NavItem("/cases/queue", "My work"),
+    NavItem("/cases", "Cases"),
+    NavItem("/cases/new", "Register a case", ("officer", "approver")),
     NavItem("/courts", "Courts & command centers"),
     NavItem("/admin/users", "Users", ("admin", "auditor")),
     NavItem("/audit", "Audit trail", ("auditor", "admin")),

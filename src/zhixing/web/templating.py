@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from zhixing.core.clock import to_local
 from zhixing.web import i18n, nav
 
-DOMAINS_WITH_TEMPLATES = ("web", "courts")
+DOMAINS_WITH_TEMPLATES = ("web", "courts", "cases")
 
 
 def _template_dirs() -> list[str]:
@@ -48,6 +48,7 @@ def _make_env() -> Environment:
     )
     env.filters["localtime"] = _local_time
     env.filters["yuan"] = _yuan
+    env.tests["startswith"] = lambda value, prefix: str(value).startswith(prefix)
     return env
 
 

@@ -15,4 +15,5 @@ ROLE_LABELS = (
     N_("admin"), N_("auditor"),
 )
 COURT_LEVELS = (N_("high"), N_("intermediate"), N_("basic"))
-NAV_LABELS = (N_("Workbench"), N_("Courts & command centers"), N_("Users"), N_("Audit trail"))
+NAV_LABELS = (N_("Workbench"), N_("My work"), N_("Cases"), N_("Register a case"),
+              N_("Courts & command centers"), N_("Users"), N_("Audit trail"))

@@ -1,0 +1,1 @@
+"""Demo and benchmark data: realistic, valid, deterministic for a given seed."""
