@@ -1,37 +1,85 @@
-"""The access matrix: a user reaches their own court and the courts below it, nothing else.
+"""The access matrix: every API route that names a record × who is asking.
 
-Every API route with a record in its path is listed in RECORD_ROUTES; a route added without an
-entry fails ``test_every_record_route_is_covered``, so new routes cannot skip this check.
+Rule: a user reaches records of their own court and of every court below it; records outside
+that reach answer 404 (as if they did not exist). Inside the reach, higher courts read and
+supervise, and only the record's own court acts on cases. Anonymous callers get 401.
+
+RECORD_ROUTES is the rule table; ``test_every_record_route_is_covered`` fails when a route is
+added to the API without an entry here, so no route can skip this check.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from tests.cases.factories import case_payload
 from tests.conftest import PASSWORD, AuthHeaders
 from zhixing.app import create_app
+from zhixing.cases.service import today
 
 POWERFUL = ["admin", "auditor", "officer", "approver", "duty_leader", "duty_officer", "bailiff"]
 
-# route path -> (method, body) for each method of the route that touches one record
-RECORD_ROUTES: dict[str, list[tuple[str, dict[str, object] | None]]] = {
-    "/api/v1/users/{user_id}": [("GET", None), ("PATCH", {"display_name": "hijacked"})],
-    "/api/v1/courts/{code}": [],  # courts are public reference data, readable by everyone
+
+@dataclass(frozen=True)
+class Rule:
+    """Expected status for: the record's own court, a higher court, an unrelated court."""
+
+    own: int | tuple[int, ...]
+    higher: int | tuple[int, ...]
+    body: dict[str, Any] | None = None
+    files: bool = False
+
+
+READ = Rule(own=200, higher=200)
+ACT_ON_CASE = (200, 201, 409, 422)  # allowed to try; the case's rules may still refuse
+
+# (method, path) -> rule. Unrelated courts always get 404; anonymous callers 401.
+RECORD_ROUTES: dict[tuple[str, str], Rule] = {
+    ("get", "/api/v1/users/{user_id}"): READ,
+    ("patch", "/api/v1/users/{user_id}"): Rule(200, 200, {"display_name": "renamed"}),
+    ("get", "/api/v1/cases/{case_id}"): READ,
+    ("get", "/api/v1/cases/{case_id}/events"): READ,
+    ("post", "/api/v1/cases/{case_id}/transitions"): Rule(
+        ACT_ON_CASE, 403, {"action": "advance", "to": "notice_served"}),
+    ("post", "/api/v1/cases/{case_id}/facts"): Rule(
+        ACT_ON_CASE, 403, {"kind": "debtor_search", "on": today().isoformat()}),
+    ("post", "/api/v1/cases/{case_id}/extensions"): Rule(403, 403, {"months": 3,
+                                                                    "reason": "复杂"}),
+    ("post", "/api/v1/cases/{case_id}/pauses"): Rule(
+        ACT_ON_CASE, 403, {"reason": "audit", "on": today().isoformat()}),
+    ("post", "/api/v1/cases/{case_id}/pauses/{reason}/end"): Rule((200, 409), 403),
+    ("post", "/api/v1/cases/{case_id}/officer"): Rule(
+        ACT_ON_CASE, 403, {"officer_username": "qingxiu.officer"}),
+    ("post", "/api/v1/cases/{case_id}/notes"): Rule(ACT_ON_CASE, 403, {"text": "x"}),
+    ("post", "/api/v1/cases/{case_id}/resume"): Rule(409, 403, {"reason": "x"}),
+    ("post", "/api/v1/cases/{case_id}/assets"): Rule(ACT_ON_CASE, 403, {
+        "debtor_id": 0, "kind": "deposit", "description": "x"}),
+    ("post", "/api/v1/cases/{case_id}/assets/{asset_id}/control"): Rule(
+        (404,), 403, {"action": "release", "on": today().isoformat()}),
+    ("post", "/api/v1/cases/{case_id}/money"): Rule(ACT_ON_CASE, 403, {
+        "kind": "recovered", "amount_fen": 1, "on": today().isoformat()}),
+    ("post", "/api/v1/cases/{case_id}/documents"): Rule(ACT_ON_CASE, 403, files=True),
+    ("get", "/api/v1/cases/{case_id}/documents/{doc_id}"): Rule(404, 404),
+    ("get", "/api/v1/courts/{code}"): Rule(200, 200),  # public reference data
 }
+UNRELATED_EXCEPTIONS = {("get", "/api/v1/courts/{code}")}  # courts are readable by all
 
 
-def _api_record_routes() -> set[str]:
-    app = create_app(start_worker=False)
-    return {r.path for r in app.routes if isinstance(r, APIRoute) and "{" in r.path
-            and r.path.startswith("/api/")}
+def _api_record_routes() -> set[tuple[str, str]]:
+    spec = create_app(start_worker=False).openapi()
+    return {(method, path) for path, item in spec["paths"].items() for method in item
+            if "{" in path and path.startswith("/api/")}
 
 
 def test_every_record_route_is_covered() -> None:
-    assert _api_record_routes() <= set(RECORD_ROUTES)
+    routes = _api_record_routes()
+    assert routes, "no routes found: the enumeration itself is broken"
+    assert routes == set(RECORD_ROUTES)
 
 
 @pytest.fixture
@@ -46,55 +94,81 @@ def people(client: TestClient, auth: AuthHeaders) -> Callable[[str], dict[str, s
     return auth
 
 
-def _user_id(client: TestClient, headers: dict[str, str]) -> int:
-    return int(client.get("/api/v1/me", headers=headers).json()["id"])
+def _expand(path: str, ids: dict[str, str]) -> str:
+    for key, value in ids.items():
+        path = path.replace("{" + key + "}", value)
+    return path
 
 
-# (actor, target, expected status): own court, subordinate court, unrelated, upward, sibling
-CASES = [
-    ("m.qingxiu", "m.qingxiu", 200),
-    ("m.nanning", "m.qingxiu", 200),  # a higher court sees its subordinates
-    ("admin", "m.liunan", 200),  # the high court sees every court
-    ("m.liunan", "m.qingxiu", 404),  # unrelated court
-    ("m.qingxiu", "m.nanning", 404),  # a lower court does not see upwards
-    ("m.nanning", "m.liunan", 404),  # another city's court
-]
+@pytest.fixture
+def targets(client: TestClient, people: Callable[[str], dict[str, str]]) -> dict[str, str]:
+    """One record of each kind, all belonging to Qingxiu (桂0103)."""
+    case = client.post("/api/v1/cases", headers=people("qingxiu.officer"),
+                       json=case_payload(filed_days_ago=30)).json()
+    user = client.get("/api/v1/me", headers=people("m.qingxiu")).json()
+    return {"user_id": str(user["id"]), "case_id": str(case["id"]), "asset_id": "999999",
+            "doc_id": "999999", "reason": "audit", "code": "桂0103"}
 
 
-@pytest.mark.parametrize(("actor", "target", "expected"), CASES)
-@pytest.mark.parametrize("route", sorted(RECORD_ROUTES))
-def test_record_routes(client: TestClient, people: Callable[[str], dict[str, str]],
-                       actor: str, target: str, expected: int, route: str) -> None:
-    target_id = _user_id(client, people(target))
-    for method, body in RECORD_ROUTES[route]:
-        url = route.replace("{user_id}", str(target_id))
-        resp = client.request(method, url, headers=people(actor), json=body)
-        assert resp.status_code == expected, (method, url, resp.text)
-        if expected == 404:
-            assert resp.json()["error"]["code"] == "user_not_found"
-    # Nothing was changed by the refused requests.
-    own = client.get(f"/api/v1/users/{target_id}", headers=people(target)).json()
-    if expected == 404:
-        assert own["display_name"] == target
+def _call(client: TestClient, method: str, url: str, rule: Rule,
+          headers: dict[str, str]) -> int:
+    if rule.files:
+        return client.post(url, headers=headers, files={
+            "file": ("a.pdf", b"%PDF-1.4 test", "application/pdf")}).status_code
+    return client.request(method.upper(), url, headers=headers, json=rule.body).status_code
+
+
+def _ok(status: int, expected: int | tuple[int, ...]) -> bool:
+    return status in (expected if isinstance(expected, tuple) else (expected,))
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(RECORD_ROUTES))
+def test_record_route(client: TestClient, people: Callable[[str], dict[str, str]],
+                      targets: dict[str, str], method: str, path: str) -> None:
+    rule = RECORD_ROUTES[(method, path)]
+    url = _expand(path, targets)
+    own = "qingxiu.officer" if "/cases/" in path else "m.qingxiu"
+    assert _call(client, method, url, rule, {}) == 401
+    unrelated = _call(client, method, url, rule, people("m.liunan"))
+    if (method, path) not in UNRELATED_EXCEPTIONS:
+        assert unrelated == 404, (method, path, "unrelated", unrelated)
+    higher = _call(client, method, url, rule, people("m.nanning"))
+    assert _ok(higher, rule.higher), (method, path, "higher", higher)
+    mine = _call(client, method, url, rule, people(own))
+    assert _ok(mine, rule.own), (method, path, "own", mine)
 
 
 @pytest.mark.parametrize(("actor", "visible", "hidden"), [
     ("m.qingxiu", {"m.qingxiu", "qingxiu.officer"}, {"m.nanning", "m.liunan", "admin"}),
     ("m.nanning", {"m.qingxiu", "m.nanning"}, {"m.liunan", "admin", "liunan.officer"}),
 ])
-def test_lists_stay_within_reach(client: TestClient, people: Callable[[str], dict[str, str]],
-                                 actor: str, visible: set[str], hidden: set[str]) -> None:
+def test_user_lists_stay_within_reach(client: TestClient,
+                                      people: Callable[[str], dict[str, str]],
+                                      actor: str, visible: set[str], hidden: set[str]) -> None:
     names = {u["username"] for u in client.get("/api/v1/users", headers=people(actor),
                                                params={"limit": 200}).json()["items"]}
     assert visible <= names and not (hidden & names)
+
+
+def test_case_lists_stay_within_reach(client: TestClient,
+                                      people: Callable[[str], dict[str, str]],
+                                      targets: dict[str, str]) -> None:
+    def ids(who: str) -> set[int]:
+        items = client.get("/api/v1/cases", headers=people(who)).json()["items"]
+        return {c["id"] for c in items}
+
+    case_id = int(targets["case_id"])
+    assert case_id in ids("m.nanning") and case_id in ids("admin")
+    assert case_id not in ids("m.liunan")
+    bad = client.get("/api/v1/cases", headers=people("m.liunan"), params={"court": "桂0103"})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "court_not_found"
 
 
 def test_audit_trail_stays_within_reach(client: TestClient,
                                         people: Callable[[str], dict[str, str]]) -> None:
     records = client.get("/api/v1/audit", headers=people("m.liunan"),
                          params={"limit": 200}).json()["items"]
-    liunan_ids = {r["court_id"] for r in records}
-    assert len(liunan_ids) == 1  # only Liunan's own records
+    assert len({r["court_id"] for r in records}) == 1  # only Liunan's own records
     everything = client.get("/api/v1/audit", headers=people("admin"),
                             params={"limit": 200}).json()["items"]
     assert len({r["court_id"] for r in everything}) > 1
@@ -109,7 +183,10 @@ def test_machine_keys_cannot_use_people_routes(client: TestClient) -> None:
     with transaction() as session:
         key_id, secret, _ = issue_api_key(session, ClientKind.PARTNER, "caac", "民航", [], SYSTEM)
     headers = {"Authorization": f"Bearer {key_id}.{secret}"}
-    resp = client.get("/api/v1/users", headers=headers)
-    assert resp.status_code == 403 and resp.json()["error"]["code"] == "machine_forbidden"
+    for url in ("/api/v1/users", "/api/v1/cases", "/api/v1/me"):
+        resp = client.get(url, headers=headers)
+        assert resp.status_code == 403 and resp.json()["error"]["code"] == "machine_forbidden"
     bad = client.get("/api/v1/users", headers={"Authorization": f"Bearer {key_id}.wrong"})
     assert bad.status_code == 401
+
+
