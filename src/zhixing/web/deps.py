@@ -92,6 +92,7 @@ async def _resolve(request: Request, db: Session) -> Actor | None:
         if ws is not None:
             await _check_csrf(request, ws)
             request.state.web_session = ws
+            request.state.csrf_token = ws.csrf_token  # plain copy: outlives the DB session
             if ws.user.locale and not request.cookies.get(i18n.LANG_COOKIE):
                 i18n.current_locale.set(ws.user.locale)
             return identity.actor_for(db, ws.user, ip)

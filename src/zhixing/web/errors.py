@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -65,10 +65,26 @@ def _loc_to_field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
+def wants_html(request: Request) -> bool:
+    """Console pages get an error page; the API and scripts get the JSON shape."""
+    return (not request.url.path.startswith("/api/")
+            and "text/html" in request.headers.get("accept", ""))
+
+
+def _html_error(request: Request, status: int, code: str, message: str) -> Response:
+    from zhixing.web.templating import render
+
+    actor = getattr(request.state, "actor", None)
+    return render(request, "error.html", {"status": status, "code": code, "message": message,
+                                          "actor": actor}, status_code=status)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+    async def domain_error(request: Request, exc: DomainError) -> Response:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        if wants_html(request):
+            return _html_error(request, exc.status_code, exc.code, exc.message)
         return error_response(exc.status_code, exc.code, exc.message, field=exc.field,
                               details=exc.details or None, headers=headers)
 
@@ -92,9 +108,11 @@ def install(app: FastAPI) -> None:
                               details={"errors": simplified})
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        if wants_html(request):
+            return _html_error(request, exc.status_code, code, message)
         return error_response(exc.status_code, code, message,
                               headers=getattr(exc, "headers", None))
 

@@ -62,6 +62,5 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None,
     actor = ctx.get("actor")
     if actor is not None:
         ctx.setdefault("nav", nav.for_actor(actor))
-        ws = getattr(request.state, "web_session", None)
-        ctx.setdefault("csrf_token", ws.csrf_token if ws is not None else "")
+        ctx.setdefault("csrf_token", getattr(request.state, "csrf_token", ""))
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
