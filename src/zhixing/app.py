@@ -14,6 +14,8 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from zhixing import __version__
+from zhixing.analytics import api as analytics_api
+from zhixing.analytics import views as analytics_views
 from zhixing.cases import api as cases_api
 from zhixing.cases import views as cases_views
 from zhixing.core import logging as zlogging
@@ -87,9 +89,11 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
     app.include_router(courts_api.router)
     app.include_router(cases_api.router)
     app.include_router(cases_api.public_router)
+    app.include_router(analytics_api.router)
     app.include_router(views.router)
     app.include_router(courts_views.router)
     app.include_router(cases_views.router)
+    app.include_router(analytics_views.router)
     return app
 
 

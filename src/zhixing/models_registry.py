@@ -1,8 +1,9 @@
 """Imports every domain's tables so Alembic and tests see the whole schema."""
 
+from zhixing.analytics import models as analytics_models
 from zhixing.cases import models as cases_models
 from zhixing.core import models as core_models
 from zhixing.core.db import Base
 from zhixing.courts import models as courts_models
 
-__all__ = ["Base", "cases_models", "core_models", "courts_models"]
+__all__ = ["Base", "analytics_models", "cases_models", "core_models", "courts_models"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from zhixing.analytics import surveys as analytics_surveys  # noqa: F401 (registers jobs)
 from zhixing.cases import tasks as cases_tasks
 from zhixing.core import tasks as core_tasks
 from zhixing.courts import tasks as courts_tasks

@@ -131,6 +131,7 @@ class Case(Base):
         Index("ix_cases_open_deadline", "court_id", "period_deadline", "id"),
         Index("ix_cases_officer_due", "officer_id", "next_due_on"),
         Index("ix_cases_court_type", "court_id", "case_type", "id"),
+        Index("ix_cases_court_concluded", "court_id", "concluded_on"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -159,6 +160,9 @@ class Case(Base):
     conclusion: Mapped[Conclusion | None] = mapped_column(EnumText(Conclusion, 32))
     conclusion_ground: Mapped[str | None] = mapped_column(String(64))
     concluded_on: Mapped[date | None] = mapped_column(Date)
+    # The statutory deadline as it stood when the case concluded: "concluded within the
+    # statutory period" is then a plain comparison for the indicators.
+    deadline_at_conclusion: Mapped[date | None] = mapped_column(Date)
     # The statutory clock, recomputed from the history on every change; NULL while paused
     # or concluded, so "overdue" is one indexed range condition.
     period_deadline: Mapped[date | None] = mapped_column(Date)

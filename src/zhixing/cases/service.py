@@ -223,9 +223,11 @@ def transition(session: Session, actor: Actor, case: Case, body: TransitionIn) -
                 CasePause.case_id == case.id, CasePause.ended_on.is_(None))):
             pause.ended_on = on
     if outcome.conclusion is not None:
+        clock = clock_of(session, case, on)
         case.conclusion = outcome.conclusion
         case.conclusion_ground = outcome.ground
         case.concluded_on = on
+        case.deadline_at_conclusion = clock.period.due_on if clock.period else None
     elif body.action == "suspend":
         case.conclusion_ground = None
     event(session, case, actor, "transition", f"{before} → {case.state}",
@@ -237,6 +239,9 @@ def transition(session: Session, actor: Actor, case: Case, body: TransitionIn) -
     refresh_clock(session, case)
     if outcome.conclusion == Conclusion.CLOSED_FOR_NOW:
         schedule_requeries(session, case, on)
+        # The parties rate the handling of a case without property (analytics' surveys).
+        jobs.enqueue(session, "analytics.open_surveys", {"case_id": case.id},
+                     dedupe_key=f"surveys:{case.id}")
     return case
 
 

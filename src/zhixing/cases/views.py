@@ -41,6 +41,13 @@ from zhixing.web.deps import ConsoleUser, DbSession, client_ip
 from zhixing.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+
+
+def survey_links(db: DbSession, case_id: int) -> list[dict[str, Any]]:
+    # Imported here: analytics builds on cases, not the other way round.
+    from zhixing.analytics.surveys import links_for_case
+
+    return links_for_case(db, case_id)
 Filter = Annotated[queries.CaseFilter, Depends(api.case_filter)]
 
 
@@ -167,6 +174,7 @@ def _case_page(request: Request, actor: Actor, db: DbSession, case_id: int,
         "applicants": [p for p in detail.parties if p.role == "applicant"],
         "today": service.today(), "query_code": documents.query_code(case.case_number),
         "can_act": bool(detail.allowed_actions),
+        "survey_links": survey_links(db, case.id) if detail.conclusion == "closed_for_now" else [],
     }, status_code=error.status_code if error else 200)
 
 

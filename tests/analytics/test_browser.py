@@ -1,0 +1,54 @@
+"""The big screen updates live: a case registered elsewhere moves its counter and ticker."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from tests.cases.factories import case_payload
+from tests.conftest import PASSWORD
+from tests.support.browser import SCREENSHOTS, chromium
+from tests.support.database import ScratchDatabase
+from tests.support.server import running_server
+
+pytestmark = pytest.mark.browser
+
+
+def _post(url: str, body: dict[str, object], token: str | None = None) -> dict[str, object]:
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers,  # noqa: S310
+                                 method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback test server)
+        result: dict[str, object] = json.loads(resp.read())
+        return result
+
+
+def test_big_screen_counter_changes_when_a_case_is_filed(test_db: ScratchDatabase) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with running_server(test_db.url) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(f"{base}/login?next=/screen")
+        page.fill("input[name=username]", "gx.duty")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/screen")
+        # Selector waits, not wait_for_function: the page's CSP rightly forbids eval.
+        page.wait_for_selector("#live.on")
+        before = int(page.inner_text("[data-testid=c-received_today]"))
+        token = _post(f"{base}/api/v1/auth/tokens",
+                      {"username": "qingxiu.officer", "password": PASSWORD})["token"]
+        assert isinstance(token, str)
+        case = _post(f"{base}/api/v1/cases", case_payload(), token)
+        page.locator("[data-testid=c-received_today]", has_text=str(before + 1)).wait_for(
+            timeout=15_000)
+        page.locator("#ticker li", has_text=str(case["case_number"])).first.wait_for(
+            timeout=15_000)
+        page.wait_for_timeout(1200)  # let the map finish drawing for the screenshot
+        page.screenshot(path=str(SCREENSHOTS / "big-screen.png"))
+        assert errors == [], errors
