@@ -9,7 +9,7 @@ import pytest
 
 from tests.cases.factories import case_payload
 from tests.conftest import PASSWORD
-from tests.support.browser import SCREENSHOTS, chromium
+from tests.support.browser import SCREENSHOTS, chromium, console_page
 from tests.support.database import ScratchDatabase
 from tests.support.server import running_server
 
@@ -30,14 +30,8 @@ def _post(url: str, body: dict[str, object], token: str | None = None) -> dict[s
 def test_big_screen_counter_changes_when_a_case_is_filed(test_db: ScratchDatabase) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with running_server(test_db.url) as base, chromium() as browser:
-        page = browser.new_page(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(f"{base}/login?next=/screen")
-        page.fill("input[name=username]", "gx.duty")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{base}/screen")
+        page, errors = console_page(browser, base, "gx.duty", PASSWORD, width=1920,
+                                    height=1080, next_path="/screen")
         # Selector waits, not wait_for_function: the page's CSP rightly forbids eval.
         page.wait_for_selector("#live.on")
         before = int(page.inner_text("[data-testid=c-received_today]"))

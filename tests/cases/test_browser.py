@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.support.browser import SCREENSHOTS, chromium
+from tests.support.browser import SCREENSHOTS, chromium, console_page
 from tests.support.database import ScratchDatabase
 from tests.support.server import running_server
 from zhixing.cases.service import today
@@ -23,14 +23,8 @@ def test_file_a_case_and_see_the_deadline_warning(test_db: ScratchDatabase) -> N
     rng = random.Random(77)
     filed = today() - timedelta(days=178)  # the 6-month period ends within the week
     with running_server(test_db.url) as base, chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(f"{base}/login")
-        page.fill("input[name=username]", "qingxiu.officer")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{base}/")
+        page, errors = console_page(browser, base, "qingxiu.officer", PASSWORD, width=1400,
+                                    height=1000)
         page.click("nav.sidebar >> text=立案登记")
         page.wait_for_url(f"{base}/cases/new")
         form = page.locator("[data-testid=new-case]")

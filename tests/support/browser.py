@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -36,3 +36,19 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def console_page(browser: Browser, base: str, username: str, password: str, *,
+                 width: int = 1366, height: int = 800, next_path: str = "/") -> tuple[
+                     Page, list[str]]:
+    """A page logged in as ``username`` at ``next_path``, and the list that collects the
+    page's console errors (a test asserts it stays empty)."""
+    page = browser.new_page(viewport={"width": width, "height": height}, locale="zh-CN")
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{base}/login?next={next_path}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}{next_path}")
+    return page, errors

@@ -37,40 +37,38 @@ def parse(text: str, field: str = "case_number") -> CaseNumber:
     return CaseNumber(int(year), court, CaseType(kind), int(serial))
 
 
-def next_serial(session: Session, court_id: int, year: int, case_type: CaseType) -> int:
-    """Take the next serial of the register, under a row lock (SQLite: the write lock)."""
+def _locked_register(session: Session, court_id: int, year: int,
+                     case_type: CaseType) -> CaseSequence:
+    """The register row under a row lock (SQLite: the write lock), created if missing."""
     for _ in range(3):
         seq = session.scalar(
             select(CaseSequence)
             .where(CaseSequence.court_id == court_id, CaseSequence.year == year,
                    CaseSequence.case_type == case_type.value)
             .with_for_update())
-        if seq is None:
-            try:
-                with session.begin_nested():
-                    session.add(CaseSequence(court_id=court_id, year=year,
-                                             case_type=case_type.value, last_serial=1))
-                return 1
-            except IntegrityError:
-                continue  # another registration created the register first
-        seq.last_serial += 1
-        session.flush()
-        return seq.last_serial
-    raise RuntimeError("case register could not be advanced")
+        if seq is not None:
+            return seq
+        try:
+            with session.begin_nested():
+                session.add(CaseSequence(court_id=court_id, year=year,
+                                         case_type=case_type.value, last_serial=0))
+        except IntegrityError:
+            continue  # another registration created the register first; lock that one
+    raise RuntimeError("case register could not be locked")
+
+
+def next_serial(session: Session, court_id: int, year: int, case_type: CaseType) -> int:
+    """Take the next serial of the register."""
+    seq = _locked_register(session, court_id, year, case_type)
+    seq.last_serial += 1
+    session.flush()
+    return seq.last_serial
 
 
 def reserve_serial(session: Session, court_id: int, year: int, case_type: CaseType,
                    serial: int) -> None:
     """A case entered with its existing number (migration from another system) moves the
     register past it, so generated numbers never collide with it."""
-    seq = session.scalar(
-        select(CaseSequence)
-        .where(CaseSequence.court_id == court_id, CaseSequence.year == year,
-               CaseSequence.case_type == case_type.value)
-        .with_for_update())
-    if seq is None:
-        session.add(CaseSequence(court_id=court_id, year=year, case_type=case_type.value,
-                                 last_serial=serial))
-    elif seq.last_serial < serial:
-        seq.last_serial = serial
+    seq = _locked_register(session, court_id, year, case_type)
+    seq.last_serial = max(seq.last_serial, serial)
     session.flush()
