@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from zhixing.analytics import aggregates as analytics_aggregates
 from zhixing.analytics import surveys as analytics_surveys  # noqa: F401 (registers jobs)
 from zhixing.cases import tasks as cases_tasks
 from zhixing.core import tasks as core_tasks
@@ -14,3 +15,4 @@ def schedule_recurring(session: Session) -> None:
     core_tasks.schedule_recurring(session)
     courts_tasks.schedule_recurring(session)
     cases_tasks.schedule_recurring(session)
+    analytics_aggregates.schedule_recurring(session)

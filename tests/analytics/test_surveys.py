@@ -4,6 +4,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.analytics.test_indicators import refresh
 from tests.cases.factories import case_payload, day
 from tests.conftest import AuthHeaders
 from tests.web.test_console import login
@@ -48,6 +49,7 @@ def test_closed_for_now_opens_one_survey_per_party_and_each_answers_once(
     assert sorted(s for s in scores if s) == [5]
     login(client, "qingxiu.officer")
     assert path in client.get(f"/cases/{cid}").text
+    refresh()
     body = client.get("/api/v1/indicators", params={"court": "桂0103"},
                       headers=auth("qingxiu.officer")).json()
     assert body["total"]["satisfaction_rate"] == 1.0

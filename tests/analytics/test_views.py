@@ -5,6 +5,7 @@ import io
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
+from tests.analytics.test_indicators import refresh
 from tests.cases.factories import case_payload
 from tests.conftest import AuthHeaders
 from tests.web.test_console import login
@@ -15,6 +16,7 @@ from zhixing.courts.service import load_reference_data
 class TestApi:
     def test_report_and_children(self, client: TestClient, auth: AuthHeaders) -> None:
         client.post("/api/v1/cases", json=case_payload(), headers=auth("qingxiu.officer"))
+        refresh()
         body = client.get("/api/v1/indicators", params={"court": "桂01"},
                           headers=auth("gx.duty")).json()
         assert body["court_code"] == "桂01" and body["total"]["received"] == 1

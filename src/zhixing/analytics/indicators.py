@@ -22,6 +22,7 @@ from sqlalchemy import (
     cast,
     exists,
     func,
+    literal,
     or_,
     select,
 )
@@ -86,15 +87,23 @@ def _in(col: Any, period: Period) -> ColumnElement[bool]:
     return and_(col >= period.start, col <= period.end)
 
 
-def components_by_court(session: Session, court_ids: Collection[int], period: Period,
-                        today: date) -> dict[int, Components]:
-    """The additive components of every indicator, per court."""
+Key = tuple[int, date | None]  # (court id, day) — day None when grouped by court only
+
+
+def additive(session: Session, court_ids: Collection[int] | None, period: Period,
+             *, by_day: bool) -> dict[Key, Counter[str]]:
+    """The day-additive components (everything but open/pending, overdue and durations),
+    grouped by court, or by court and day. ``court_ids`` None means every court."""
     dialect = session.get_bind().dialect.name
-    out: dict[int, Components] = {cid: Components() for cid in court_ids}
-    if not court_ids:
-        return out
-    concluded_in = _in(Case.concluded_on, period)
-    applied = Case.principal_fen + Case.interest_fen + Case.costs_fen
+    out: dict[Key, Counter[str]] = {}
+
+    def put(court_id: int, day: date | None, values: dict[str, Any]) -> None:
+        bucket = out.setdefault((court_id, day if by_day else None), Counter())
+        for key, value in values.items():
+            bucket[key] += int(value or 0)
+
+    def scoped(stmt: Any, court_col: Any) -> Any:
+        return stmt if court_ids is None else stmt.where(court_col.in_(court_ids))
 
     def count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
         return func.sum(case((cond, 1), else_=0))
@@ -102,85 +111,142 @@ def components_by_court(session: Session, court_ids: Collection[int], period: Pe
     def sum_if(cond: ColumnElement[bool], value: Any) -> ColumnElement[int]:
         return func.sum(case((cond, value), else_=0))
 
-    property_concluded = and_(concluded_in, Case.conclusion.in_(PROPERTY_CONCLUSIONS))
-    main = (
-        select(
-            Case.court_id,
-            count_if(_in(Case.filed_on, period)).label("received"),
-            count_if(concluded_in).label("concluded"),
-            count_if(and_(Case.filed_on < period.start,
-                          or_(Case.concluded_on.is_(None),
-                              Case.concluded_on >= period.start))).label("open_at_start"),
-            count_if(and_(Case.filed_on <= period.end,
-                          or_(Case.concluded_on.is_(None),
-                              Case.concluded_on > period.end))).label("pending_at_end"),
-            count_if(and_(concluded_in, Case.conclusion == Conclusion.PERFORMED)
-                     ).label("performed"),
-            count_if(property_concluded).label("concluded_with_property"),
-            count_if(and_(property_concluded,
-                          Case.concluded_on <= Case.deadline_at_conclusion)
-                     ).label("concluded_with_property_in_time"),
-            count_if(and_(concluded_in, Case.conclusion == Conclusion.CLOSED_FOR_NOW)
-                     ).label("closed_for_now"),
-            sum_if(concluded_in, _days_between(Case.concluded_on, Case.filed_on, dialect)
-                   ).label("days_to_conclude_sum"),
-            sum_if(_in(Case.filed_on, period), applied).label("applied_fen_received"),
-            sum_if(concluded_in, applied).label("applied_fen_concluded"),
-            sum_if(concluded_in, Case.recovered_fen).label("recovered_fen_concluded"),
-            count_if(and_(Case.state != CaseState.CONCLUDED, Case.period_deadline < today)
-                     ).label("overdue_open"),
-        )
-        .where(Case.court_id.in_(court_ids), Case.filed_on <= period.end,
-               or_(Case.concluded_on.is_(None), Case.concluded_on >= period.start))
-        .group_by(Case.court_id)
-    )
-    for row in session.execute(main).mappings():
-        comp = out[row["court_id"]]
-        for key, value in row.items():
-            if key != "court_id":
-                comp.values[key] += int(value or 0)
+    applied = Case.principal_fen + Case.interest_fen + Case.costs_fen
+    filed_day: Any = Case.filed_on if by_day else literal(None)
+    filed = scoped(select(Case.court_id, filed_day, func.count(), func.sum(applied))
+                   .where(_in(Case.filed_on, period)), Case.court_id
+                   ).group_by(Case.court_id, *([Case.filed_on] if by_day else []))
+    for court_id, day, n, total in session.execute(filed).tuples():
+        put(court_id, day, {"received": n, "applied_fen_received": total})
 
-    days = _days_between(Case.concluded_on, Case.filed_on, dialect)
-    durations = (
-        select(Case.court_id, days, func.count())
-        .where(Case.court_id.in_(court_ids), concluded_in)
-        .group_by(Case.court_id, days)
-    )
-    for court_id, n_days, n in session.execute(durations).tuples():
-        out[court_id].durations[int(n_days)] += int(n)
+    prop = Case.conclusion.in_(PROPERTY_CONCLUSIONS)
+    concluded_day: Any = Case.concluded_on if by_day else literal(None)
+    measures: dict[str, Any] = {
+        "concluded": func.count(),
+        "performed": count_if(Case.conclusion == Conclusion.PERFORMED),
+        "concluded_with_property": count_if(prop),
+        "concluded_with_property_in_time": count_if(
+            and_(prop, Case.concluded_on <= Case.deadline_at_conclusion)),
+        "closed_for_now": count_if(Case.conclusion == Conclusion.CLOSED_FOR_NOW),
+        "days_to_conclude_sum": func.sum(_days_between(Case.concluded_on, Case.filed_on,
+                                                       dialect)),
+        "applied_fen_concluded": func.sum(applied),
+        "recovered_fen_concluded": func.sum(Case.recovered_fen),
+    }
+    concluded = scoped(select(Case.court_id, concluded_day, *measures.values())
+                       .where(_in(Case.concluded_on, period)), Case.court_id
+                       ).group_by(Case.court_id, *([Case.concluded_on] if by_day else []))
+    for court_id, day, *values in session.execute(concluded).tuples():
+        put(court_id, day, dict(zip(measures, values, strict=True)))
 
-    for court_id, n in session.execute(_compliant_closures(court_ids, period, dialect)).tuples():
-        out[court_id].values["closed_for_now_compliant"] += int(n)
+    compliant = _compliant_closures(court_ids, period, dialect, by_day=by_day)
+    for court_id, day, n in session.execute(compliant).tuples():
+        put(court_id, day, {"closed_for_now_compliant": n})
 
-    money = (
-        select(Case.court_id, LedgerEntry.kind, func.sum(LedgerEntry.amount_fen))
-        .join(Case, Case.id == LedgerEntry.case_id)
-        .where(Case.court_id.in_(court_ids), _in(LedgerEntry.on, period))
-        .group_by(Case.court_id, LedgerEntry.kind)
-    )
-    for court_id, kind, total in session.execute(money).tuples():
-        key = "recovered_fen" if kind == "recovered" else "disbursed_fen"
-        out[court_id].values[key] += int(total or 0)
+    ledger_day: Any = LedgerEntry.on if by_day else literal(None)
+    money = scoped(select(Case.court_id, ledger_day, LedgerEntry.kind,
+                          func.sum(LedgerEntry.amount_fen))
+                   .join(Case, Case.id == LedgerEntry.case_id)
+                   .where(_in(LedgerEntry.on, period)), Case.court_id)
+    money = money.group_by(Case.court_id, LedgerEntry.kind, *([LedgerEntry.on] if by_day else []))
+    for court_id, day, kind, total in session.execute(money).tuples():
+        put(court_id, day, {"recovered_fen" if kind == "recovered" else "disbursed_fen": total})
 
-    # The period is in China's calendar; answers are stamped in UTC.
+    # The period is in China's calendar; answers are stamped in UTC. Surveys are few: the
+    # China date is taken in Python, the same way on every database.
     first = datetime.combine(period.start, time(0), tzinfo=CHINA_TZ)
     after = datetime.combine(period.end + timedelta(days=1), time(0), tzinfo=CHINA_TZ)
-    answered = and_(SatisfactionSurvey.answered_at >= first,
-                    SatisfactionSurvey.answered_at < after)
-    surveys = (
-        select(SatisfactionSurvey.court_id, func.count(),
-               func.sum(case((SatisfactionSurvey.score >= SATISFIED_SCORE, 1), else_=0)))
-        .where(SatisfactionSurvey.court_id.in_(court_ids), answered)
-        .group_by(SatisfactionSurvey.court_id)
-    )
-    for court_id, n, satisfied in session.execute(surveys).tuples():
-        out[court_id].values["surveys_answered"] += int(n)
-        out[court_id].values["surveys_satisfied"] += int(satisfied or 0)
+    answers = scoped(select(SatisfactionSurvey.court_id, SatisfactionSurvey.answered_at,
+                            SatisfactionSurvey.score)
+                     .where(SatisfactionSurvey.answered_at >= first,
+                            SatisfactionSurvey.answered_at < after),
+                     SatisfactionSurvey.court_id)
+    for court_id, answered_at, score in session.execute(answers).tuples():
+        put(court_id, answered_at.astimezone(CHINA_TZ).date(),
+            {"surveys_answered": 1, "surveys_satisfied": int((score or 0) >= SATISFIED_SCORE)})
     return out
 
 
-def _compliant_closures(court_ids: Collection[int], period: Period,
-                        dialect: str) -> Select[tuple[int, int]]:
+def _durations(session: Session, court_ids: Collection[int], period: Period,
+               out: dict[int, Components]) -> None:
+    dialect = session.get_bind().dialect.name
+    days = _days_between(Case.concluded_on, Case.filed_on, dialect)
+    stmt = (select(Case.court_id, days, func.count())
+            .where(Case.court_id.in_(court_ids), _in(Case.concluded_on, period))
+            .group_by(Case.court_id, days))
+    for court_id, n_days, n in session.execute(stmt).tuples():
+        out[court_id].durations[int(n_days)] += int(n)
+
+
+def _overdue(session: Session, court_ids: Collection[int], today: date,
+             out: dict[int, Components]) -> None:
+    stmt = (select(Case.court_id, func.count())
+            .where(Case.court_id.in_(court_ids), Case.state != CaseState.CONCLUDED,
+                   Case.period_deadline < today)
+            .group_by(Case.court_id))
+    for court_id, n in session.execute(stmt).tuples():
+        out[court_id].values["overdue_open"] += int(n)
+
+
+def components_direct(session: Session, court_ids: Collection[int], period: Period,
+                      today: date) -> dict[int, Components]:
+    """Every component straight from the base tables: the reference computation."""
+    out: dict[int, Components] = {cid: Components() for cid in court_ids}
+    if not court_ids:
+        return out
+    for (court_id, _day), values in additive(session, court_ids, period, by_day=False).items():
+        out[court_id].values.update(values)
+    stock = (
+        select(Case.court_id,
+               func.sum(case((and_(Case.filed_on < period.start,
+                                   or_(Case.concluded_on.is_(None),
+                                       Case.concluded_on >= period.start)), 1), else_=0)),
+               func.sum(case((or_(Case.concluded_on.is_(None),
+                                  Case.concluded_on > period.end), 1), else_=0)))
+        .where(Case.court_id.in_(court_ids), Case.filed_on <= period.end)
+        .group_by(Case.court_id))
+    for court_id, at_start, at_end in session.execute(stock).tuples():
+        out[court_id].values["open_at_start"] += int(at_start or 0)
+        out[court_id].values["pending_at_end"] += int(at_end or 0)
+    _durations(session, court_ids, period, out)
+    _overdue(session, court_ids, today, out)
+    return out
+
+
+def components_by_court(session: Session, court_ids: Collection[int], period: Period,
+                        today: date) -> dict[int, Components]:
+    """The components from the pre-aggregated days (``indicator_days``): sums over at most
+    courts × days rows, however many cases there are. Open and pending counts come from the
+    running totals (received − concluded up to a day); durations and overdue from cases."""
+    from zhixing.analytics.models import DAY_COMPONENTS, IndicatorDay
+
+    out: dict[int, Components] = {cid: Components() for cid in court_ids}
+    if not court_ids:
+        return out
+    cols = [getattr(IndicatorDay, c) for c in DAY_COMPONENTS]
+    in_period = (select(IndicatorDay.court_id, *[func.sum(c) for c in cols])
+                 .where(IndicatorDay.court_id.in_(court_ids),
+                        _in(IndicatorDay.day, period))
+                 .group_by(IndicatorDay.court_id))
+    for court_id, *sums in session.execute(in_period).tuples():
+        for name, value in zip(DAY_COMPONENTS, sums, strict=True):
+            out[court_id].values[name] += int(value or 0)
+    running = (select(IndicatorDay.court_id,
+                      func.sum(case((IndicatorDay.day < period.start,
+                                     IndicatorDay.received - IndicatorDay.concluded), else_=0)),
+                      func.sum(IndicatorDay.received - IndicatorDay.concluded))
+               .where(IndicatorDay.court_id.in_(court_ids), IndicatorDay.day <= period.end)
+               .group_by(IndicatorDay.court_id))
+    for court_id, at_start, at_end in session.execute(running).tuples():
+        out[court_id].values["open_at_start"] += int(at_start or 0)
+        out[court_id].values["pending_at_end"] += int(at_end or 0)
+    _durations(session, court_ids, period, out)
+    _overdue(session, court_ids, today, out)
+    return out
+
+
+def _compliant_closures(court_ids: Collection[int] | None, period: Period, dialect: str,
+                        *, by_day: bool) -> Select[tuple[int, date | None, int]]:
     """终本 closures in the period that met every statutory condition when they were made:
     each condition's fact recorded on or before the closure, and three months since filing."""
     conditions = []
@@ -192,12 +258,12 @@ def _compliant_closures(court_ids: Collection[int], period: Period,
         three_months = func.date(Case.filed_on, "+3 months") <= Case.concluded_on
     else:
         three_months = (Case.filed_on + func.make_interval(0, 3)) <= Case.concluded_on
-    return (
-        select(Case.court_id, func.count())
-        .where(Case.court_id.in_(court_ids), _in(Case.concluded_on, period),
-               Case.conclusion == Conclusion.CLOSED_FOR_NOW, three_months, *conditions)
-        .group_by(Case.court_id)
-    )
+    day: Any = Case.concluded_on if by_day else literal(None)
+    stmt = (select(Case.court_id, day, func.count())
+            .where(_in(Case.concluded_on, period),
+                   Case.conclusion == Conclusion.CLOSED_FOR_NOW, three_months, *conditions)
+            .group_by(Case.court_id, *([Case.concluded_on] if by_day else [])))
+    return stmt if court_ids is None else stmt.where(Case.court_id.in_(court_ids))
 
 
 def _ratio(num: int, den: int) -> float | None:

@@ -82,7 +82,8 @@ def live_counters(session: Session, court_ids: list[int]) -> dict[str, int]:
         Case.court_id.in_(court_ids), Case.state != CaseState.CONCLUDED)) or 0
     overdue = session.scalar(select(func.count()).select_from(Case).where(
         Case.court_id.in_(court_ids), Case.period_deadline < now)) or 0
-    per = ind.components_by_court(session, court_ids, ind.Period(now, now), now)
+    # Exact and immediate (the day's rows only), not the pre-aggregated days.
+    per = ind.components_direct(session, court_ids, ind.Period(now, now), now)
     day = ind.rollup(per, court_ids)
     return {"open_cases": open_cases, "overdue": overdue, "received_today": day["received"],
             "concluded_today": day["concluded"], "recovered_fen_today": day["recovered_fen"]}

@@ -134,9 +134,9 @@ def reset_engine() -> None:
 
 
 def session_factory() -> sessionmaker[Session]:
-    from zhixing.core import audit  # the audit chain is written by every committing session
+    from zhixing import hooks  # the audit chain and other commit-time writers
 
-    audit.install_hooks()
+    hooks.install()
     get_engine()
     assert _session_factory is not None
     return _session_factory
