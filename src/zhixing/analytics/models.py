@@ -7,7 +7,9 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from zhixing.cases import models as _cases  # noqa: F401 (tables the foreign keys name)
 from zhixing.core.db import Base
+from zhixing.courts import models as _courts  # noqa: F401
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from zhixing.core.db import Base, EnumText, utcnow_column_default
+from zhixing.courts import models as _courts  # noqa: F401 (tables the foreign keys name)
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
