@@ -33,6 +33,7 @@ def test_big_screen_counter_changes_when_a_case_is_filed(test_db: ScratchDatabas
         page, errors = console_page(browser, base, "gx.duty", PASSWORD, width=1920,
                                     height=1080, next_path="/screen")
         # Selector waits, not wait_for_function: the page's CSP rightly forbids eval.
+        page.wait_for_selector("body[data-loaded='1']")
         page.wait_for_selector("#live.on")
         before = int(page.inner_text("[data-testid=c-received_today]"))
         token = _post(f"{base}/api/v1/auth/tokens",

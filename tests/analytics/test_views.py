@@ -54,6 +54,11 @@ class TestPages:
         screen = client.get("/screen")
         assert screen.status_code == 200 and "广西壮族自治区高级人民法院执行指挥中心" in screen.text
         assert client.get("/screen?court=桂0103").status_code == 200
+        data = client.get("/screen/data", params={"court": "桂"}).json()
+        assert set(data["counters"]) == {"open_cases", "overdue", "received_today",
+                                         "concluded_today", "recovered_fen_today"}
+        assert len(data["shading"]) == 14 and len(data["trend"]) == 12
+        assert client.get("/screen/data", params={"court": "桂9"}).status_code == 404
 
     def test_stream_sends_new_events(self, client: TestClient, auth: AuthHeaders,
                                      monkeypatch: object) -> None:

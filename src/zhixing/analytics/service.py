@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhixing.analytics import indicators as ind
+from zhixing.analytics.models import IndicatorDay
 from zhixing.cases.models import Case, CaseEvent, CaseState
 from zhixing.cases.service import today
 from zhixing.core.actor import Actor
@@ -58,34 +60,39 @@ def report(session: Session, actor: Actor, code: str | None, period: ind.Period)
 
 def monthly_trend(session: Session, actor: Actor, code: str | None,
                   months: int = 12) -> list[dict[str, Any]]:
-    """Cases received and concluded per month, for the last ``months`` months."""
+    """Cases received and concluded per month, for the last ``months`` months (from the
+    pre-aggregated days: one grouped query however many cases there are)."""
     court = court_in_reach(session, actor, code)
     ids = list(session.scalars(select(Court.id).where(Court.path.startswith(court.path))))
-    first = (today().replace(day=1) - relativedelta(months=months - 1))
-    out = []
-    for i in range(months):
-        start = first + relativedelta(months=i)
-        end = start + relativedelta(months=1) - timedelta(days=1)
-        received = session.scalar(select(func.count()).select_from(Case).where(
-            Case.court_id.in_(ids), Case.filed_on >= start, Case.filed_on <= end)) or 0
-        concluded = session.scalar(select(func.count()).select_from(Case).where(
-            Case.court_id.in_(ids), Case.concluded_on >= start, Case.concluded_on <= end)) or 0
-        out.append({"month": start.strftime("%Y-%m"), "received": received,
-                    "concluded": concluded})
-    return out
+    first = today().replace(day=1) - relativedelta(months=months - 1)
+    per_day = session.execute(
+        select(IndicatorDay.day, func.sum(IndicatorDay.received),
+               func.sum(IndicatorDay.concluded))
+        .where(IndicatorDay.court_id.in_(ids), IndicatorDay.day >= first)
+        .group_by(IndicatorDay.day)).tuples().all()
+    out = {(first + relativedelta(months=i)).strftime("%Y-%m"): [0, 0] for i in range(months)}
+    for day, received, concluded in per_day:
+        bucket = out.get(day.strftime("%Y-%m"))
+        if bucket is not None:
+            bucket[0] += int(received or 0)
+            bucket[1] += int(concluded or 0)
+    return [{"month": m, "received": r, "concluded": c} for m, (r, c) in out.items()]
 
 
 def live_counters(session: Session, court_ids: list[int]) -> dict[str, int]:
-    """Today's activity and the standing position, for the big screen's counters."""
+    """Today's activity (exact, from today's records) and the standing position."""
     now = today()
-    open_cases = session.scalar(select(func.count()).select_from(Case).where(
-        Case.court_id.in_(court_ids), Case.state != CaseState.CONCLUDED)) or 0
+    open_cases = session.scalar(
+        select(func.sum(IndicatorDay.received - IndicatorDay.concluded))
+        .where(IndicatorDay.court_id.in_(court_ids), IndicatorDay.day < now)) or 0
+    day: Counter[str] = Counter()
+    for values in ind.additive(session, court_ids, ind.Period(now, now), by_day=False).values():
+        day.update(values)
     overdue = session.scalar(select(func.count()).select_from(Case).where(
-        Case.court_id.in_(court_ids), Case.period_deadline < now)) or 0
-    # Exact and immediate (the day's rows only), not the pre-aggregated days.
-    per = ind.components_direct(session, court_ids, ind.Period(now, now), now)
-    day = ind.rollup(per, court_ids)
-    return {"open_cases": open_cases, "overdue": overdue, "received_today": day["received"],
+        Case.court_id.in_(court_ids), Case.state != CaseState.CONCLUDED,
+        Case.period_deadline < now)) or 0
+    return {"open_cases": int(open_cases) + day["received"] - day["concluded"],
+            "overdue": overdue, "received_today": day["received"],
             "concluded_today": day["concluded"], "recovered_fen_today": day["recovered_fen"]}
 
 
@@ -108,11 +115,8 @@ def last_event_id(session: Session) -> int:
     return session.scalar(select(func.max(CaseEvent.id))) or 0
 
 
-def city_shading(session: Session, actor: Actor, period: ind.Period,
-                 figure: str) -> list[dict[str, Any]]:
-    """One value per prefecture (intermediate court subtree) for the Guangxi map."""
-    region = court_in_reach(session, actor, "桂")
-    rep = report(session, actor, region.code, period)
+def city_shading(rep: Report, figure: str) -> list[dict[str, Any]]:
+    """One value per prefecture (the region report's rows) for the Guangxi map."""
     return [{"court_code": r.court.code, "name": r.court.name_zh.replace("中级人民法院", ""),
              "value": r.figures.get(figure)} for r in rep.children]
 

@@ -47,18 +47,26 @@ def indicators_page(request: Request, actor: ConsoleUser, db: DbSession,
 @router.get("/screen")
 def screen(request: Request, actor: ConsoleUser, db: DbSession,
            court: Annotated[str | None, Query(max_length=16)] = None) -> Response:
+    """The page shell paints at once; its script fetches the figures (``/screen/data``)."""
+    root = service.court_in_reach(db, actor, court)
+    return render(request, "analytics/screen.html", {"actor": actor, "court": root})
+
+
+@router.get("/screen/data")
+def screen_data(actor: ConsoleUser, db: DbSession,
+                court: Annotated[str | None, Query(max_length=16)] = None) -> Response:
     rep = service.report(db, actor, court, service.parse_period(None, None))
     ids = list(db.scalars(select(Court.id).where(Court.path.startswith(rep.court.path))))
-    counters = service.live_counters(db, ids)
-    shading = (service.city_shading(db, actor, rep.period, "conclusion_rate")
-               if rep.court.level == "high" else [])
-    initial = {"court": rep.court.code, "counters": counters, "total": rep.total,
-               "shading": shading, "trend": service.monthly_trend(db, actor, rep.court.code),
-               "ticker": service.ticker(db, ids, max(0, service.last_event_id(db) - 20)),
-               "ranking": [{"name": r.court.short_name_zh, "value": r.figures["conclusion_rate"]}
-                           for r in rep.children]}
-    return render(request, "analytics/screen.html", {
-        "actor": actor, "rep": rep, "initial": json.loads(json.dumps(initial, default=str))})
+    data = {"court": rep.court.code, "counters": service.live_counters(db, ids),
+            "total": rep.total,
+            "shading": (service.city_shading(rep, "conclusion_rate")
+                        if rep.court.level == "high" else []),
+            "trend": service.monthly_trend(db, actor, rep.court.code),
+            "ticker": service.ticker(db, ids, max(0, service.last_event_id(db) - 20)),
+            "ranking": [{"name": r.court.short_name_zh, "value": r.figures["conclusion_rate"]}
+                        for r in rep.children]}
+    return Response(json.dumps(data, ensure_ascii=False, default=str),
+                    media_type="application/json")
 
 
 def _snapshot(court_ids: list[int], after: int, with_counters: bool) -> tuple[int, dict[

@@ -132,7 +132,8 @@ class Case(Base):
         Index("ix_cases_open_deadline", "court_id", "period_deadline", "id"),
         Index("ix_cases_officer_due", "officer_id", "next_due_on"),
         Index("ix_cases_court_type", "court_id", "case_type", "id"),
-        Index("ix_cases_court_concluded", "court_id", "concluded_on"),
+        # Covers the durations of concluded cases (indicators) without touching the heap.
+        Index("ix_cases_court_concluded", "court_id", "concluded_on", "filed_on"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -304,7 +305,7 @@ class LedgerEntry(Base):
     """Money recovered into the case account (执行到位) or paid out to an applicant."""
 
     __tablename__ = "ledger_entries"
-    __table_args__ = (Index("ix_ledger_case", "case_id", "id"),)
+    __table_args__ = (Index("ix_ledger_case", "case_id", "id"), Index("ix_ledger_on", "on"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))

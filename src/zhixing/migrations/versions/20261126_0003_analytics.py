@@ -45,7 +45,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.add_column(sa.Column('deadline_at_conclusion', sa.Date(), nullable=True))
-        batch_op.create_index('ix_cases_court_concluded', ['court_id', 'concluded_on'], unique=False)
+        batch_op.create_index('ix_cases_court_concluded', ['court_id', 'concluded_on', 'filed_on'], unique=False)
 
     # ### end Alembic commands ###
 

@@ -93,17 +93,35 @@
     document.getElementById("clock").textContent = new Date().toLocaleString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" });
   }
 
+  function setRates(total) {
+    document.querySelectorAll("[data-rate]").forEach(function (el) {
+      var v = total[el.dataset.rate];
+      el.textContent = v === null || v === undefined ? "—" : (v * 100).toFixed(2) + "%";
+    });
+    document.querySelectorAll("[data-count]").forEach(function (el) {
+      el.textContent = String(total[el.dataset.count]);
+    });
+  }
+
+  // The shell paints at once; the figures follow from /screen/data, then live over SSE.
   document.addEventListener("DOMContentLoaded", function () {
-    var initial = JSON.parse(document.getElementById("initial").textContent);
-    var map = echarts.init(document.getElementById("map"));
-    if (document.body.dataset.level === "high" && initial.shading.length) drawMap(map, initial.shading);
-    else drawRanking(map, initial.ranking);
-    var trend = echarts.init(document.getElementById("trend"));
-    drawTrend(trend, initial.trend);
-    addEvents(initial.ticker, false);
-    var last = initial.ticker.length ? initial.ticker[initial.ticker.length - 1].id : 0;
-    connect(document.body.dataset.court, last);
     tick(); setInterval(tick, 1000);
-    window.addEventListener("resize", function () { map.resize(); trend.resize(); });
+    var court = document.body.dataset.court;
+    fetch("/screen/data?court=" + encodeURIComponent(court), { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (initial) {
+        setCounters(initial.counters);
+        setRates(initial.total);
+        var map = echarts.init(document.getElementById("map"));
+        if (document.body.dataset.level === "high" && initial.shading.length) drawMap(map, initial.shading);
+        else drawRanking(map, initial.ranking);
+        var trend = echarts.init(document.getElementById("trend"));
+        drawTrend(trend, initial.trend);
+        addEvents(initial.ticker, false);
+        document.body.dataset.loaded = "1";
+        var last = initial.ticker.length ? initial.ticker[initial.ticker.length - 1].id : 0;
+        connect(court, last);
+        window.addEventListener("resize", function () { map.resize(); trend.resize(); });
+      });
   });
 })();
