@@ -92,11 +92,14 @@ def demo(
     port: Annotated[int, typer.Option(help="port")] = 8000,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
                                               help="start the server after seeding")] = True,
+    cases: Annotated[int, typer.Option(min=3, help="demo enforcement cases to create")] = 2000,
 ) -> None:
     """Create a fresh demo database with demo data, then serve it, printing the URL and logins."""
-    from zhixing.core.db import reset_engine, transaction
+    from zhixing.analytics.aggregates import rebuild
+    from zhixing.core.db import reset_engine, session_factory, transaction
     from zhixing.core.settings import get_settings
     from zhixing.demo import DEMO_PASSWORD, DEMO_USERS, seed_users
+    from zhixing.demo_data.cases import seed_cases
 
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_file}{suffix}").unlink(missing_ok=True)
@@ -106,11 +109,22 @@ def demo(
     _migrate_and_seed()
     with transaction() as session:
         seed_users(session)
+    typer.echo(f"creating {cases} demo cases through the case services (about 20 s per 1,000 "
+               "on SQLite) ...")
+    with session_factory()() as session:
+        report = seed_cases(session, count=cases)
+        session.commit()
+    with transaction() as session:
+        rebuild(session)  # indicator days in one pass instead of one refresh per marked day
+    typer.echo(f"{report.cases} cases, {report.parties} parties in {report.seconds:.0f} s")
     typer.echo("")
     typer.echo(f"Zhixing demo: http://{host}:{port}/   (database {db_file})")
     typer.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
     for u in DEMO_USERS:
         typer.echo(f"  {u.username:<18} {u.court_code:<7} {','.join(u.roles):<26} {u.story}")
+    typer.echo("The seed's stories:")
+    for story, number in report.stories.items():
+        typer.echo(f"  {story:<6} {number}")
     typer.echo("")
     if serve_after:
         _serve(host, port, 1)

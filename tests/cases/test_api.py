@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import random
+from datetime import date
 from typing import Any
 
 import pytest
@@ -423,3 +424,48 @@ def test_resident_id_factory_is_valid() -> None:
     from stdnum.cn import ric
 
     assert ric.is_valid(resident_id(random.Random(9)))
+
+
+class TestHistoryRules:
+    def test_steps_cannot_go_back_in_time(self, client: TestClient, auth: AuthHeaders) -> None:
+        h = auth("qingxiu.officer")
+        c = register(client, h, filed_days_ago=30)
+        assert move(client, h, c["id"], action="advance", to="notice_served",
+                    on=day(10)).status_code == 200
+        back = move(client, h, c["id"], action="advance", to="investigating", on=day(20))
+        assert back.status_code == 422
+        assert back.json()["error"]["code"] == "date_before_previous_step"
+
+    def test_freezes_outlive_the_case(self, client: TestClient, auth: AuthHeaders) -> None:
+        h = auth("qingxiu.officer")
+        c = register(client, h, filed_days_ago=30, principal_fen=100_000, interest_fen=0,
+                     costs_fen=0)
+        debtor = next(p for p in c["parties"] if p["role"] == "debtor")
+        asset = client.post(f"{CASES}/{c['id']}/assets", headers=h, json={
+            "debtor_id": debtor["id"], "kind": "deposit", "description": "存款"}).json()
+        url = f"{CASES}/{c['id']}/assets/{asset['id']}/control"
+        client.post(url, json={"action": "freeze", "on": day(5), "amount_fen": 100}, headers=h)
+        client.post(f"{CASES}/{c['id']}/money", json={
+            "kind": "recovered", "amount_fen": 100_000, "on": day(1)}, headers=h)
+        assert move(client, h, c["id"], action="conclude",
+                    conclusion="performed").status_code == 200
+        refused = client.post(url, json={"action": "freeze", "on": day(0), "amount_fen": 1},
+                              headers=h)
+        assert refused.status_code == 409
+        released = client.post(url, json={"action": "release", "on": day(0)}, headers=h)
+        assert released.status_code == 200 and released.json()["control_state"] == "released"
+
+    def test_late_closure_collapses_past_requeries(self, client: TestClient,
+                                                   auth: AuthHeaders, db: Session) -> None:
+        from zhixing.cases.models import Case as CaseRow
+        from zhixing.cases.service import schedule_requeries
+        from zhixing.core.db import transaction
+
+        c = register(client, auth("qingxiu.officer"), filed_days_ago=800)
+        with transaction() as s:
+            row = s.get(CaseRow, c["id"])
+            assert row is not None
+            schedule_requeries(s, row, date.fromisoformat(day(700)))  # ~23 months ago
+        rounds = sorted(j.payload["round"] for j in db.scalars(
+            select(Job).where(Job.kind == "cases.requery_due")))
+        assert rounds == [3, 4, 5, 6, 7, 8, 9, 10]  # rounds 1-3 were due: one reminder, now

@@ -187,3 +187,20 @@ def test_random_walks_keep_the_invariants(steps: list[tuple[str, object]],
         state, before = out.state, out.state_before_suspension
         concluded_with = out.conclusion or concluded_with
         assert (state is S.CONCLUDED) == (concluded_with is not None)
+
+
+class TestDatedConditions:
+    def test_a_fact_after_the_closure_does_not_support_it(self) -> None:
+        dates = dict.fromkeys(ALL_FACTS, FILED + timedelta(days=10))
+        dates["applicant_interview"] = LATER + timedelta(days=1)
+        v = CaseView(S.INVESTIGATING, FILED, ALL_FACTS, 100, None, fact_dates=dates)
+        with pytest.raises(TransitionRefused) as info:
+            lifecycle.conclude(v, C.CLOSED_FOR_NOW, LATER)
+        assert info.value.details["missing"] == ["applicant_interview_or_panel_review"]
+
+    def test_exactly_three_months_is_not_more_than_three(self) -> None:
+        three = date(2025, 4, 6)  # FILED is 2025-01-06
+        with pytest.raises(TransitionRefused) as info:
+            lifecycle.conclude(view(), C.CLOSED_FOR_NOW, three)
+        assert info.value.details["missing"] == ["three_months_since_filing"]
+        lifecycle.conclude(view(), C.CLOSED_FOR_NOW, three + timedelta(days=1))

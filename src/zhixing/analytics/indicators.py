@@ -255,9 +255,9 @@ def _compliant_closures(court_ids: Collection[int] | None, period: Period, diale
                                          CaseFact.kind.in_(any_of),
                                          CaseFact.on <= Case.concluded_on))
     if dialect == "sqlite":
-        three_months = func.date(Case.filed_on, "+3 months") <= Case.concluded_on
+        three_months = func.date(Case.filed_on, "+3 months") < Case.concluded_on
     else:
-        three_months = (Case.filed_on + func.make_interval(0, 3)) <= Case.concluded_on
+        three_months = (Case.filed_on + func.make_interval(0, 3)) < Case.concluded_on
     day: Any = Case.concluded_on if by_day else literal(None)
     stmt = (select(Case.court_id, day, func.count())
             .where(_in(Case.concluded_on, period),

@@ -85,7 +85,8 @@ def get_asset(session: Session, case: Case, asset_id: int) -> Asset:
 def control(session: Session, actor: Actor, case: Case, asset_id: int, body: ControlIn) -> Asset:
     """Freeze, seal or seize an asset for a lawful period; renew before expiry; release."""
     policy.require_act(actor, case)
-    _open(case)
+    if body.action not in ("renew", "release"):
+        _open(case)  # controls outlive the case (a 终本 case keeps its freezes): renew, release
     asset = get_asset(session, case, asset_id)
     on = body.on
     if on > today() or on < case.filed_on:
@@ -181,6 +182,7 @@ def expiring_controls(session: Session, court_ids: frozenset[int], within_days: 
     horizon = today() + timedelta(days=within_days)
     stmt = (select(Asset, Case).join(Case, Case.id == Asset.case_id)
             .where(Asset.control_state.in_(UNDER_CONTROL), Asset.control_expires_on <= horizon,
+                   Asset.control_expires_on >= today(),
                    Case.court_id.in_(court_ids))
             .order_by(Asset.control_expires_on).limit(limit))
     if officer_id is not None:

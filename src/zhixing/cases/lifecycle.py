@@ -6,7 +6,8 @@ applies the :class:`Outcome` and records the history.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 
 from dateutil.relativedelta import relativedelta
@@ -74,6 +75,8 @@ class CaseView:
     facts: frozenset[str]
     outstanding_fen: int
     state_before_suspension: CaseState | None = None
+    # When each fact happened; a fact dated after a decision does not support it.
+    fact_dates: Mapping[str, date] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,9 +92,15 @@ class Outcome:
 
 def missing_for_closed_for_now(view: CaseView, on: date,
                                rules: StatutoryRules = RULES) -> list[str]:
+    """The 终本 conditions not met on ``on``: a fact counts only if it happened by then, and
+    more than three months must have passed since filing."""
+    def held(fact: str) -> bool:
+        known = view.fact_dates.get(fact)
+        return fact in view.facts and (known is None or known <= on)
+
     missing = [code for code, any_of in CLOSED_FOR_NOW_CONDITIONS
-               if not any(f in view.facts for f in any_of)]
-    if on < view.filed_on + relativedelta(months=rules.closed_for_now_min_months):
+               if not any(held(f) for f in any_of)]
+    if on <= view.filed_on + relativedelta(months=rules.closed_for_now_min_months):
         missing.append("three_months_since_filing")
     return missing
 

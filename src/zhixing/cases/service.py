@@ -176,8 +176,17 @@ def register(session: Session, actor: Actor, data: CaseCreate) -> Case:
 
 
 def view_of(session: Session, case: Case) -> CaseView:
-    return CaseView(case.state, case.filed_on, frozenset(facts_of(session, case)),
-                    case.outstanding_fen, case.state_before_suspension)
+    facts = facts_of(session, case)
+    return CaseView(case.state, case.filed_on, frozenset(facts), case.outstanding_fen,
+                    case.state_before_suspension, fact_dates=facts)
+
+
+def last_step_on(session: Session, case: Case) -> date | None:
+    """The legal date of the case's latest transition (history must not run backwards)."""
+    data = session.scalar(select(CaseEvent.data).where(CaseEvent.case_id == case.id,
+                                                       CaseEvent.kind == "transition")
+                          .order_by(CaseEvent.id.desc()).limit(1))
+    return date.fromisoformat(data["on"]) if data and data.get("on") else None
 
 
 def _action_date(case: Case, on: date | None, field: str = "on") -> date:
@@ -193,6 +202,10 @@ def _action_date(case: Case, on: date | None, field: str = "on") -> date:
 def transition(session: Session, actor: Actor, case: Case, body: TransitionIn) -> Case:
     policy.require_act(actor, case)
     on = _action_date(case, body.on)
+    previous = last_step_on(session, case)
+    if previous is not None and on < previous:
+        raise ValidationFailed(f"that date is before the case's previous step ({previous})",
+                               code="date_before_previous_step", field="on")
     view = view_of(session, case)
     if body.action == "advance":
         if body.to is None:
@@ -249,8 +262,11 @@ def schedule_requeries(session: Session, case: Case, closed_on: date) -> None:
     """After 终本: look at the debtor's assets again every 6 months for 5 years."""
     rules = statutory.RULES
     count = rules.requery_for_years * 12 // rules.requery_interval_months
-    for i in range(1, count + 1):
-        due = closed_on + relativedelta(months=rules.requery_interval_months * i)
+    rounds = [(i, closed_on + relativedelta(months=rules.requery_interval_months * i))
+              for i in range(1, count + 1)]
+    past = [r for r in rounds if r[1] <= today()]
+    # Rounds already past (a closure entered late) collapse into one reminder due now.
+    for i, due in ([past[-1]] if past else []) + [r for r in rounds if r[1] > today()]:
         jobs.enqueue(session, "cases.requery_due", {"case_id": case.id, "round": i},
                      run_at=utcnow() + (due - today()) if due > today() else utcnow(),
                      dedupe_key=f"requery:{case.id}:{i}")

@@ -33,7 +33,8 @@ def control_expiry_alerts(session: Session, _payload: dict[str, Any]) -> None:
     lapse within the warning period, so it is renewed in time."""
     horizon = today() + timedelta(days=statutory.RULES.freeze_warn_days)
     rows = session.scalars(select(Asset).where(Asset.control_state.in_(UNDER_CONTROL),
-                                               Asset.control_expires_on <= horizon))
+                                               Asset.control_expires_on <= horizon,
+                                               Asset.control_expires_on >= today()))
     for asset in rows:
         key = f"{asset.id}:{asset.control_expires_on}"
         already = session.scalar(select(CaseEvent.id).where(

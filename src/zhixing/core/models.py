@@ -46,6 +46,8 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_claimable", "state", "run_at"),
+        # The enqueue-time duplicate check (SQLite cannot use the partial index below for it).
+        Index("ix_jobs_dedupe_key", "dedupe_key"),
         # At most one pending job per dedupe key (recurring schedules, idempotent enqueue).
         Index(
             "uq_jobs_pending_dedupe",
