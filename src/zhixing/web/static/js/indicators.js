@@ -17,9 +17,14 @@
         { name: "结案", type: "line", smooth: true, data: data.trend.map(function (p) { return p.concluded; }) }
       ]
     });
+    var charts = [trend];
+    window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
+    var rankEl = document.getElementById("ranking-chart");
+    if (!rankEl) return;  // a basic court has no courts below it to rank
     var ranked = data.ranking.filter(function (r) { return r.value !== null; })
       .sort(function (a, b) { return a.value - b.value; });
-    var rank = echarts.init(document.getElementById("ranking-chart"));
+    var rank = echarts.init(rankEl);
+    charts.push(rank);
     rank.setOption({
       tooltip: { valueFormatter: function (v) { return (v * 100).toFixed(2) + "%"; } },
       grid: { left: 90, right: 30, top: 20, bottom: 20 },
@@ -27,7 +32,6 @@
       yAxis: { type: "category", data: ranked.map(function (r) { return r.name; }) },
       series: [{ type: "bar", data: ranked.map(function (r) { return r.value; }), itemStyle: { color: "#a8161b" } }]
     });
-    window.addEventListener("resize", function () { trend.resize(); rank.resize(); });
   }
   document.addEventListener("DOMContentLoaded", init);
 })();

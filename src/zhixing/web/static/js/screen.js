@@ -8,6 +8,10 @@
   var STATE = { filed: "立案", notice_served: "送达通知", investigating: "财产调查", controlling: "财产控制",
     disposing: "财产处置", disbursing: "款项发放", suspended: "中止", concluded: "结案" };
 
+  // Chart text scales with the screen, like the page's own (vh-based) type: legible from
+  // across the room on a 1080p monitor and on a 4K wall alike.
+  function fs(k) { return Math.round(window.innerHeight * (k || 1) / 60); }
+
   function yuan(fen) { return (fen / 100).toLocaleString("zh-CN", { minimumFractionDigits: 2, maximumFractionDigits: 2 }); }
 
   function setCounters(counters) {
@@ -45,8 +49,9 @@
       chart.setOption({
         tooltip: { formatter: function (p) { return p.name + "<br>结案率 " + (p.value == null || isNaN(p.value) ? "—" : (p.value * 100).toFixed(2) + "%"); } },
         visualMap: { min: 0, max: 1, left: 10, bottom: 10, text: ["高", "低"], calculable: false,
-          inRange: { color: ["#243b6b", "#3b6fb6", "#ffd25a"] }, textStyle: { color: "#e8eefc" } },
-        series: [{ type: "map", map: "guangxi", roam: false, layoutCenter: ["55%", "52%"], layoutSize: "118%", label: { show: true, color: "#fff", fontSize: 14 },
+          inRange: { color: ["#243b6b", "#3b6fb6", "#ffd25a"] }, textStyle: { color: "#e8eefc", fontSize: fs(0.8) },
+          itemWidth: fs(0.9), itemHeight: fs(5) },
+        series: [{ type: "map", map: "guangxi", roam: false, layoutCenter: ["55%", "52%"], layoutSize: "118%", label: { show: true, color: "#fff", fontSize: fs(0.9) },
           itemStyle: { borderColor: "#8fb3ff", areaColor: "#1b2f57" },
           emphasis: { label: { color: "#06122a" }, itemStyle: { areaColor: "#ffd25a" } },
           data: shading.map(function (s) { return { name: s.name, value: s.value }; }) }]
@@ -57,22 +62,22 @@
   function drawRanking(chart, ranking) {
     var ranked = ranking.filter(function (r) { return r.value !== null; }).sort(function (a, b) { return a.value - b.value; });
     chart.setOption({
-      grid: { left: 120, right: 40, top: 10, bottom: 20 },
-      xAxis: { type: "value", max: 1, axisLabel: { color: "#9fb3d9", formatter: function (v) { return v * 100 + "%"; } } },
-      yAxis: { type: "category", data: ranked.map(function (r) { return r.name; }), axisLabel: { color: "#e8eefc", fontSize: 14 } },
+      grid: { left: fs(6), right: fs(2), top: fs(0.5), bottom: fs(1.5) },
+      xAxis: { type: "value", max: 1, axisLabel: { color: "#9fb3d9", fontSize: fs(0.8), formatter: function (v) { return v * 100 + "%"; } } },
+      yAxis: { type: "category", data: ranked.map(function (r) { return r.name; }), axisLabel: { color: "#e8eefc", fontSize: fs(0.9) } },
       series: [{ type: "bar", data: ranked.map(function (r) { return r.value; }), itemStyle: { color: "#ffd25a" } }]
     });
   }
 
   function drawTrend(chart, trend) {
     chart.setOption({
-      legend: { data: ["收案", "结案"], textStyle: { color: "#e8eefc" } },
-      grid: { left: 50, right: 20, top: 40, bottom: 30 },
-      xAxis: { type: "category", data: trend.map(function (p) { return p.month; }), axisLabel: { color: "#9fb3d9" } },
-      yAxis: { type: "value", axisLabel: { color: "#9fb3d9" }, splitLine: { lineStyle: { color: "rgba(255,255,255,.08)" } } },
+      legend: { data: ["收案", "结案"], textStyle: { color: "#e8eefc", fontSize: fs(0.9) }, itemWidth: fs(1.5), itemHeight: fs(0.8) },
+      grid: { left: fs(3), right: fs(1), top: fs(2.5), bottom: fs(2) },
+      xAxis: { type: "category", data: trend.map(function (p) { return p.month; }), axisLabel: { color: "#9fb3d9", fontSize: fs(0.75) } },
+      yAxis: { type: "value", axisLabel: { color: "#9fb3d9", fontSize: fs(0.75) }, splitLine: { lineStyle: { color: "rgba(255,255,255,.08)" } } },
       series: [
-        { name: "收案", type: "line", smooth: true, data: trend.map(function (p) { return p.received; }) },
-        { name: "结案", type: "line", smooth: true, data: trend.map(function (p) { return p.concluded; }) }
+        { name: "收案", type: "line", smooth: true, symbolSize: fs(0.4), lineStyle: { width: fs(0.15) }, data: trend.map(function (p) { return p.received; }) },
+        { name: "结案", type: "line", smooth: true, symbolSize: fs(0.4), lineStyle: { width: fs(0.15) }, data: trend.map(function (p) { return p.concluded; }) }
       ]
     });
   }
