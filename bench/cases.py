@@ -38,6 +38,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.stats import percentile  # noqa: E402
+
 os.environ.setdefault("ZHIXING_LOG_JSON", "false")
 
 from sqlalchemy import Engine, event, func, insert, select, text  # noqa: E402
@@ -50,9 +53,6 @@ CHUNK = 20_000
 START = date(2021, 1, 1)  # about six years of filings
 
 
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -888,7 +888,7 @@ def print_table(backend: str, args: argparse.Namespace, figures: list[Figure]) -
     print("| figure | p50 | p95 |\n|---|---|---|")
     for f in figures:
         print(f"| {f.name} | {statistics.median(f.samples):.1f} ms | "
-              f"{_percentile(f.samples, 95):.1f} ms |")
+              f"{percentile(f.samples, 95):.1f} ms |")
     if args.slowest:
         for f in figures:
             print(f"\nslowest runs, {f.name}:")

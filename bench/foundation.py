@@ -18,12 +18,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.stats import percentile  # noqa: E402
+
 os.environ.setdefault("ZHIXING_LOG_JSON", "false")
 
 
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -128,7 +128,7 @@ def run(url: str, args: argparse.Namespace) -> list[tuple[str, str]]:
             samples.append((time.perf_counter() - t0) * 1000)
             assert resp.status_code == 200
     out.append(("GET /api/v1/me (bearer token), p50 / p95",
-                f"{statistics.median(samples):.2f} ms / {_percentile(samples, 95):.2f} ms"))
+                f"{statistics.median(samples):.2f} ms / {percentile(samples, 95):.2f} ms"))
     return out
 
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.stats import percentile  # noqa: E402
+
 os.environ.setdefault("ZHIXING_LOG_JSON", "false")
 
 
-def _p(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -72,7 +72,8 @@ def main() -> None:
                 t0 = time.perf_counter()
                 fn()  # type: ignore[operator]
                 samples.append((time.perf_counter() - t0) * 1000)
-            rows.append((label, f"{statistics.median(samples):.1f} / {_p(samples, 95):.1f} ms"))
+            p50, p95 = statistics.median(samples), percentile(samples, 95)
+            rows.append((label, f"{p50:.1f} / {p95:.1f} ms"))
 
         region_ids = all_ids
         city_ids = list(s.scalars(select(Court.id).where(Court.path.startswith(city.path))))

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.stats import percentile
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -54,9 +56,6 @@ GIVEN = (
 )
 
 
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def _rss() -> int:
@@ -183,7 +182,7 @@ def bench_exact(n: int, rng: np.random.Generator) -> list[tuple[str, str]]:
     single = [numbers[int(i)] for i in rng.integers(0, n, 20_000)]
     lat = _timed(index.lookup, single)
     rows.append(("exact: single lookup p50 / p99",
-                 f"{_us(_percentile(lat, 50))} / {_us(_percentile(lat, 99))}"))
+                 f"{_us(percentile(lat, 50))} / {_us(percentile(lat, 99))}"))
 
     # updates
     fresh = misses[300_000:310_000]
@@ -197,9 +196,9 @@ def bench_exact(n: int, rng: np.random.Generator) -> list[tuple[str, str]]:
     lat_rm = _timed(index.remove, victims)
     assert index.lookup(numbers[victims[0] - 1]) == []
     rows.append(("exact: add p50 / p99 (visible to the next lookup)",
-                 f"{_us(_percentile(lat_add, 50))} / {_us(_percentile(lat_add, 99))}"))
+                 f"{_us(percentile(lat_add, 50))} / {_us(percentile(lat_add, 99))}"))
     rows.append(("exact: remove p50 / p99",
-                 f"{_us(_percentile(lat_rm, 50))} / {_us(_percentile(lat_rm, 99))}"))
+                 f"{_us(percentile(lat_rm, 50))} / {_us(percentile(lat_rm, 99))}"))
     rows.append(("exact: compact 20,000 changes", f"{_clock(index.compact):.2f} s"))
     assert index.lookup(fresh[0]) == [(n + 1, 3)] and index.lookup(numbers[victims[0] - 1]) == []
     assert len(index) == n
@@ -238,7 +237,7 @@ def _while_compacting(compact: Callable[[], None],
         i += 1
         time.sleep(0.0005)
     worker.join()
-    return spent[0], _percentile(lat, 99) if lat else 0.0
+    return spent[0], percentile(lat, 99) if lat else 0.0
 
 
 def _clock(fn: Callable[[], None]) -> float:
@@ -371,11 +370,11 @@ def bench_names(n: int, queries: int, seed: int) -> list[tuple[str, str]]:
         found[kind] = found.get(kind, 0) + bool(hits and hits[0].match)
     every = [x for v in lat.values() for x in v]
     rows.append((f"names: query p50 / p95 / p99 ({len(every):,} queries, mixed)",
-                 f"{_percentile(every, 50) * 1e3:.2f} / {_percentile(every, 95) * 1e3:.2f} / "
-                 f"{_percentile(every, 99) * 1e3:.2f} ms"))
+                 f"{percentile(every, 50) * 1e3:.2f} / {percentile(every, 95) * 1e3:.2f} / "
+                 f"{percentile(every, 99) * 1e3:.2f} ms"))
     for kind, values in lat.items():
         rows.append((f"names: {kind} p50 / p95; best hit matches",
-                     f"{_percentile(values, 50) * 1e3:.2f} / {_percentile(values, 95) * 1e3:.2f}"
+                     f"{percentile(values, 50) * 1e3:.2f} / {percentile(values, 95) * 1e3:.2f}"
                      f" ms; {found[kind] / len(values):.0%}"))
     lat_add = []
     for i, name in enumerate(maker.names(2000)):
@@ -384,9 +383,9 @@ def bench_names(n: int, queries: int, seed: int) -> list[tuple[str, str]]:
         lat_add.append(time.perf_counter() - t0)
     lat_rm = _timed(index.remove, list(range(1, 2001)))
     rows.append(("names: add p50 / p99",
-                 f"{_us(_percentile(lat_add, 50))} / {_us(_percentile(lat_add, 99))}"))
+                 f"{_us(percentile(lat_add, 50))} / {_us(percentile(lat_add, 99))}"))
     rows.append(("names: remove p50 / p99",
-                 f"{_us(_percentile(lat_rm, 50))} / {_us(_percentile(lat_rm, 99))}"))
+                 f"{_us(percentile(lat_rm, 50))} / {_us(percentile(lat_rm, 99))}"))
     rows.append(("names: compact 4,000 changes", f"{_clock(index.compact):.2f} s"))
     for i, name in enumerate(maker.names(1000)):
         index.add(n + 5000 + i, name, None, None)
