@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhixing.cases import lifecycle, numbering, parties, policy, statutory
@@ -422,14 +422,5 @@ def allowed_actions(session: Session, actor: Actor, case: Case) -> list[str]:
     if case.state not in (CaseState.FILED, CaseState.NOTICE_SERVED):
         actions.append("conclude:closed_for_now")
     return actions
-
-
-def timeline_count(session: Session, case: Case) -> int:
-    return session.scalar(select(func.count()).select_from(CaseEvent)
-                          .where(CaseEvent.case_id == case.id)) or 0
-
-
-def days_until(d: date | None) -> int | None:
-    return None if d is None else (d - today()).days
 
 

@@ -57,10 +57,6 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def registered_kinds() -> list[str]:
-    return sorted(_HANDLERS)
-
-
 def enqueue(
     session: Session,
     kind: str,

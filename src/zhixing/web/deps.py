@@ -17,7 +17,6 @@ from zhixing.core.actor import Actor
 from zhixing.core.db import session_factory
 from zhixing.core.errors import DomainError, Forbidden, Unauthenticated
 from zhixing.core.security import constant_time_equal
-from zhixing.core.settings import get_settings
 from zhixing.courts import identity
 from zhixing.courts.models import WebSession
 from zhixing.web import i18n
@@ -125,7 +124,3 @@ async def require_console_user(request: Request, db: DbSession) -> Actor:
 CurrentUser = Annotated[Actor, Depends(require_user)]
 ConsoleUser = Annotated[Actor, Depends(require_console_user)]
 OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
-
-
-def cookie_secure() -> bool:
-    return get_settings().cookies_secure
