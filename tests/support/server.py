@@ -6,12 +6,14 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,27 +29,33 @@ def running_server(database_url: str, **env: str) -> Iterator[str]:
     port = free_port()
     full_env = {**os.environ, "ZHIXING_DATABASE_URL": database_url, "ZHIXING_ENV": "test",
                 "ZHIXING_LOG_JSON": "true", **env}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zhixing.cli", "serve", "--no-migrate", "--port", str(port)],
-        cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=1) as resp:  # noqa: S310
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"server did not start: {err[-2000:]}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
+    # The server's log goes to a file: an unread pipe fills up after a few thousand requests
+    # and then blocks the server on its next log line.
+    with tempfile.TemporaryFile(prefix="zhixing-server-", suffix=".log") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "zhixing.cli", "serve", "--no-migrate", "--port", str(port)],
+            cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=log)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            yield _wait_ready(f"http://127.0.0.1:{port}", proc, log)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: IO[bytes]) -> str:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=1) as resp:  # noqa: S310
+                if resp.status == 200:
+                    return base
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            output = log.read().decode(errors="replace")
+            raise RuntimeError(f"server did not start: {output[-2000:]}")
+        time.sleep(0.1)

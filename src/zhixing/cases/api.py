@@ -45,7 +45,7 @@ from zhixing.core import audit, ratelimit
 from zhixing.core.actor import Actor
 from zhixing.core.errors import NotFound
 from zhixing.core.pagination import clamp_limit, cursor_int, page_from
-from zhixing.web.deps import CurrentUser, DbSession, client_ip
+from zhixing.web.deps import CurrentUser, DbSession, RecordId, client_ip
 from zhixing.web.errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["cases"])
@@ -136,14 +136,14 @@ def case_by_number(actor: CurrentUser, db: DbSession,
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail)
-def get_case(case_id: int, actor: CurrentUser, db: DbSession) -> CaseDetail:
+def get_case(case_id: RecordId, actor: CurrentUser, db: DbSession) -> CaseDetail:
     case = service.get_case(db, actor, case_id)
     _read_audited(db, actor, case, "case file")
     return presenters.detail(db, actor, case)
 
 
 @router.get("/cases/{case_id}/events", response_model=EventList)
-def case_events(case_id: int, actor: CurrentUser, db: DbSession,
+def case_events(case_id: RecordId, actor: CurrentUser, db: DbSession,
                 limit: Annotated[int | None, Query()] = None,
                 cursor: Annotated[str | None, Query(max_length=200)] = None) -> EventList:
     """The case's timeline, newest first."""
@@ -159,7 +159,7 @@ def case_events(case_id: int, actor: CurrentUser, db: DbSession,
 
 
 @router.post("/cases/{case_id}/transitions", response_model=CaseDetail)
-def transition(case_id: int, body: TransitionIn, actor: CurrentUser,
+def transition(case_id: RecordId, body: TransitionIn, actor: CurrentUser,
                db: DbSession) -> CaseDetail:
     """Move the case: advance, suspend (中止), resume, or conclude (结案)."""
     case = service.get_case(db, actor, case_id)
@@ -167,7 +167,7 @@ def transition(case_id: int, body: TransitionIn, actor: CurrentUser,
 
 
 @router.post("/cases/{case_id}/facts", response_model=CaseDetail, status_code=201)
-def record_fact(case_id: int, body: FactIn, actor: CurrentUser, db: DbSession) -> CaseDetail:
+def record_fact(case_id: RecordId, body: FactIn, actor: CurrentUser, db: DbSession) -> CaseDetail:
     """Record a procedural fact (notice issued, applicant interviewed, …)."""
     case = service.get_case(db, actor, case_id)
     service.record_fact(db, actor, case, body)
@@ -175,7 +175,7 @@ def record_fact(case_id: int, body: FactIn, actor: CurrentUser, db: DbSession) -
 
 
 @router.post("/cases/{case_id}/extensions", response_model=CaseDetail, status_code=201)
-def extend(case_id: int, body: ExtensionIn, actor: CurrentUser, db: DbSession) -> CaseDetail:
+def extend(case_id: RecordId, body: ExtensionIn, actor: CurrentUser, db: DbSession) -> CaseDetail:
     """An approved extension of the statutory period (approvers only)."""
     case = service.get_case(db, actor, case_id)
     service.extend_period(db, actor, case, body.months, body.reason)
@@ -183,7 +183,7 @@ def extend(case_id: int, body: ExtensionIn, actor: CurrentUser, db: DbSession) -
 
 
 @router.post("/cases/{case_id}/pauses", response_model=CaseDetail, status_code=201)
-def start_pause(case_id: int, body: PauseIn, actor: CurrentUser, db: DbSession) -> CaseDetail:
+def start_pause(case_id: RecordId, body: PauseIn, actor: CurrentUser, db: DbSession) -> CaseDetail:
     """Stop the clock for audit, valuation, auction or settlement."""
     case = service.get_case(db, actor, case_id)
     service.start_pause(db, actor, case, body.reason, body.on)
@@ -191,7 +191,7 @@ def start_pause(case_id: int, body: PauseIn, actor: CurrentUser, db: DbSession) 
 
 
 @router.post("/cases/{case_id}/pauses/{reason}/end", response_model=CaseDetail)
-def end_pause(case_id: int, reason: str, actor: CurrentUser, db: DbSession,
+def end_pause(case_id: RecordId, reason: str, actor: CurrentUser, db: DbSession,
               on: date | None = None) -> CaseDetail:
     case = service.get_case(db, actor, case_id)
     service.end_pause(db, actor, case, reason, on or service.today())
@@ -199,14 +199,14 @@ def end_pause(case_id: int, reason: str, actor: CurrentUser, db: DbSession,
 
 
 @router.post("/cases/{case_id}/officer", response_model=CaseDetail)
-def assign(case_id: int, body: AssignIn, actor: CurrentUser, db: DbSession) -> CaseDetail:
+def assign(case_id: RecordId, body: AssignIn, actor: CurrentUser, db: DbSession) -> CaseDetail:
     case = service.get_case(db, actor, case_id)
     service.assign_officer(db, actor, case, body.officer_username)
     return _detail(db, actor, case)
 
 
 @router.post("/cases/{case_id}/notes", response_model=EventRead, status_code=201)
-def add_note(case_id: int, body: NoteIn, actor: CurrentUser, db: DbSession) -> EventRead:
+def add_note(case_id: RecordId, body: NoteIn, actor: CurrentUser, db: DbSession) -> EventRead:
     case = service.get_case(db, actor, case_id)
     ev = service.add_note(db, actor, case, body.text)
     db.flush()
@@ -218,20 +218,20 @@ class ResumeIn(BaseModel):
 
 
 @router.post("/cases/{case_id}/resume", response_model=CaseDetail, status_code=201)
-def resume_case(case_id: int, body: ResumeIn, actor: CurrentUser, db: DbSession) -> CaseDetail:
+def resume_case(case_id: RecordId, body: ResumeIn, actor: CurrentUser, db: DbSession) -> CaseDetail:
     """恢复执行 of a 终本 case: opens a linked 执恢 case for what is still owed."""
     case = service.get_case(db, actor, case_id)
     return _detail(db, actor, service.resume_closed_for_now(db, actor, case, body.reason))
 
 
 @router.post("/cases/{case_id}/assets", response_model=AssetRead, status_code=201)
-def add_asset(case_id: int, body: AssetIn, actor: CurrentUser, db: DbSession) -> AssetRead:
+def add_asset(case_id: RecordId, body: AssetIn, actor: CurrentUser, db: DbSession) -> AssetRead:
     case = service.get_case(db, actor, case_id)
     return AssetRead.model_validate(ledger.add_asset(db, actor, case, body))
 
 
 @router.post("/cases/{case_id}/assets/{asset_id}/control", response_model=AssetRead)
-def control_asset(case_id: int, asset_id: int, body: ControlIn, actor: CurrentUser,
+def control_asset(case_id: RecordId, asset_id: RecordId, body: ControlIn, actor: CurrentUser,
                   db: DbSession) -> AssetRead:
     """Freeze, seal, seize, renew or release an asset (recorded; online orders to banks are
     sent by the network inquiry module)."""
@@ -240,14 +240,14 @@ def control_asset(case_id: int, asset_id: int, body: ControlIn, actor: CurrentUs
 
 
 @router.post("/cases/{case_id}/money", response_model=LedgerRead, status_code=201)
-def record_money(case_id: int, body: MoneyIn, actor: CurrentUser, db: DbSession) -> LedgerRead:
+def record_money(case_id: RecordId, body: MoneyIn, actor: CurrentUser, db: DbSession) -> LedgerRead:
     """Money recovered into the case account, or paid out to an applicant."""
     case = service.get_case(db, actor, case_id)
     return LedgerRead.model_validate(ledger.record_money(db, actor, case, body))
 
 
 @router.post("/cases/{case_id}/documents", response_model=DocumentRead, status_code=201)
-def upload_document(case_id: int, actor: CurrentUser, db: DbSession,
+def upload_document(case_id: RecordId, actor: CurrentUser, db: DbSession,
                     file: Annotated[UploadFile, File()],
                     note: Annotated[str | None, Form(max_length=500)] = None) -> DocumentRead:
     case = service.get_case(db, actor, case_id)
@@ -256,7 +256,7 @@ def upload_document(case_id: int, actor: CurrentUser, db: DbSession,
 
 
 @router.get("/cases/{case_id}/documents/{doc_id}", response_class=FileResponse)
-def download_document(case_id: int, doc_id: int, actor: CurrentUser,
+def download_document(case_id: RecordId, doc_id: RecordId, actor: CurrentUser,
                       db: DbSession) -> FileResponse:
     case = service.get_case(db, actor, case_id)
     doc = documents.get_document(db, case, doc_id)

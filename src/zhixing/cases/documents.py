@@ -122,4 +122,5 @@ def query_code(case_number: str) -> str:
 
 def query_code_matches(case_number: str, code: str) -> bool:
     normal = code.strip().upper().replace(" ", "").replace("-", "")
-    return hmac.compare_digest(query_code(case_number), normal)
+    # Bytes, not str: compare_digest refuses non-ASCII text, and anyone can send any.
+    return hmac.compare_digest(query_code(case_number).encode(), normal.encode())

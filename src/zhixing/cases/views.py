@@ -37,7 +37,7 @@ from zhixing.cases.schemas import (
 from zhixing.core import audit, ratelimit
 from zhixing.core.actor import Actor
 from zhixing.core.errors import DomainError, ValidationFailed
-from zhixing.web.deps import ConsoleUser, DbSession, client_ip
+from zhixing.web.deps import ConsoleUser, DbSession, RecordId, client_ip
 from zhixing.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -179,7 +179,7 @@ def _case_page(request: Request, actor: Actor, db: DbSession, case_id: int,
 
 
 @router.get("/cases/{case_id}")
-def case_page(case_id: int, request: Request, actor: ConsoleUser, db: DbSession) -> Response:
+def case_page(case_id: RecordId, request: Request, actor: ConsoleUser, db: DbSession) -> Response:
     return _case_page(request, actor, db, case_id)
 
 
@@ -239,13 +239,13 @@ async def _act(request: Request, actor: Actor, db: DbSession, case_id: int,
 
 
 @router.post("/cases/{case_id}/actions/{action}")
-async def case_action(case_id: int, action: str, request: Request, actor: ConsoleUser,
+async def case_action(case_id: RecordId, action: str, request: Request, actor: ConsoleUser,
                       db: DbSession) -> Response:
     return await _act(request, actor, db, case_id, action)
 
 
 @router.post("/cases/{case_id}/documents")
-def upload(case_id: int, request: Request, actor: ConsoleUser, db: DbSession,
+def upload(case_id: RecordId, request: Request, actor: ConsoleUser, db: DbSession,
            file: Annotated[UploadFile, File()],
            note: Annotated[str | None, Form(max_length=500)] = None) -> Response:
     try:
@@ -258,7 +258,7 @@ def upload(case_id: int, request: Request, actor: ConsoleUser, db: DbSession,
 
 
 @router.get("/cases/{case_id}/notices/{kind}")
-def notice(case_id: int, kind: str, request: Request, actor: ConsoleUser,
+def notice(case_id: RecordId, kind: str, request: Request, actor: ConsoleUser,
            db: DbSession) -> Response:
     case = service.get_case(db, actor, case_id)
     audit.record(db, actor, "case.read", object_type="case", object_id=case.id,

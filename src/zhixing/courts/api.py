@@ -27,7 +27,7 @@ from zhixing.courts.schemas import (
     UserRead,
     UserUpdate,
 )
-from zhixing.web.deps import CurrentUser, DbSession, client_ip
+from zhixing.web.deps import CurrentUser, DbSession, SmallRecordId, client_ip
 from zhixing.web.errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
@@ -138,14 +138,15 @@ def create_user(body: UserCreate, actor: CurrentUser, db: DbSession) -> UserRead
 
 
 @router.get("/users/{user_id}", tags=["users"], response_model=UserRead)
-def get_user(user_id: int, actor: CurrentUser, db: DbSession) -> UserRead:
+def get_user(user_id: SmallRecordId, actor: CurrentUser, db: DbSession) -> UserRead:
     user = identity.get_user(db, actor, user_id)
     policy.require_role(actor, policy.USER_READ_ROLES, "read users")
     return _user_read(user)
 
 
 @router.patch("/users/{user_id}", tags=["users"], response_model=UserRead)
-def update_user(user_id: int, body: UserUpdate, actor: CurrentUser, db: DbSession) -> UserRead:
+def update_user(user_id: SmallRecordId, body: UserUpdate, actor: CurrentUser,
+                db: DbSession) -> UserRead:
     user = identity.update_user(db, actor, user_id, display_name=body.display_name,
                                 roles=body.roles, is_active=body.is_active,
                                 password=body.password)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from zhixing.core.actor import Actor
@@ -120,6 +120,11 @@ async def require_console_user(request: Request, db: DbSession) -> Actor:
         raise LoginRequired("please log in")
     return actor
 
+
+# Ids past the column's integer width are no record, and would overflow the database: 64-bit
+# for the big tables (cases and what hangs off them), 32-bit for the small ones (users).
+RecordId = Annotated[int, Path(ge=1, le=2**63 - 1, description="record id")]
+SmallRecordId = Annotated[int, Path(ge=1, le=2**31 - 1, description="record id")]
 
 CurrentUser = Annotated[Actor, Depends(require_user)]
 ConsoleUser = Annotated[Actor, Depends(require_console_user)]
