@@ -469,3 +469,12 @@ class TestHistoryRules:
         rounds = sorted(j.payload["round"] for j in db.scalars(
             select(Job).where(Job.kind == "cases.requery_due")))
         assert rounds == [3, 4, 5, 6, 7, 8, 9, 10]  # rounds 1-3 were due: one reminder, now
+
+
+def test_public_lookup_is_audited_with_the_client_address(
+        client: TestClient, auth: AuthHeaders, db: Session) -> None:
+    c = register(client, auth("qingxiu.officer"))
+    client.post("/api/v1/public/case-progress", json={
+        "case_number": c["case_number"], "query_code": query_code(c["case_number"])})
+    rec = db.scalars(select(AuditRecord).where(AuditRecord.action == "case.public_progress")).one()
+    assert rec.client_ip == "testclient" and rec.case_id == c["id"]

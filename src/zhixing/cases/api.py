@@ -301,10 +301,11 @@ def case_progress(body: ProgressQuery, request: Request, db: DbSession) -> Progr
                       timedelta(minutes=LOOKUP_WINDOW_MINUTES),
                       "too many look-ups; try again later")
     db.commit()  # the attempt counts even when the answer is "no match" (a rolled-back 404)
-    return progress_for(db, body.case_number, body.query_code)
+    return progress_for(db, body.case_number, body.query_code, client_ip(request))
 
 
-def progress_for(db: DbSession, case_number: str, code: str) -> Progress:
+def progress_for(db: DbSession, case_number: str, code: str,
+                 ip: str | None) -> Progress:
     number = case_number.strip().replace("(", "（").replace(")", "）")
     case = db.scalar(select(Case).where(Case.case_number == number))
     if case is None or not documents.query_code_matches(case.case_number, code):
@@ -318,7 +319,7 @@ def progress_for(db: DbSession, case_number: str, code: str) -> Progress:
                                                   e.occurred_at.date().isoformat()),
                           node=e.data.get("after") or "filed") for e in events]
     court = notices.court_name(db, case)
-    audit.record(db, Actor(kind="anonymous", client_ip=None), "case.public_progress",
+    audit.record(db, Actor(kind="anonymous", client_ip=ip), "case.public_progress",
                  object_type="case", object_id=case.id, court_id=case.court_id,
                  case_id=case.id)
     return Progress(case_number=case.case_number, court=court, state=case.state,

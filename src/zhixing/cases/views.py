@@ -283,7 +283,7 @@ def lookup(request: Request, db: DbSession,
         return render(request, "cases/lookup.html", {"error": exc}, status_code=429)
     db.commit()  # the attempt counts even when the answer is "no match"
     try:
-        progress = api.progress_for(db, case_number, query_code)
+        progress = api.progress_for(db, case_number, query_code, client_ip(request))
     except DomainError as exc:
         return render(request, "cases/lookup.html", {"error": exc, "case_number": case_number},
                       status_code=exc.status_code)

@@ -128,4 +128,3 @@ SmallRecordId = Annotated[int, Path(ge=1, le=2**31 - 1, description="record id")
 
 CurrentUser = Annotated[Actor, Depends(require_user)]
 ConsoleUser = Annotated[Actor, Depends(require_console_user)]
-OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
