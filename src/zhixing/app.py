@@ -23,6 +23,8 @@ from zhixing.core.jobs import Worker
 from zhixing.core.settings import get_settings
 from zhixing.courts import api as courts_api
 from zhixing.courts import views as courts_views
+from zhixing.linkage import api as linkage_api
+from zhixing.linkage import server as linkage_server
 from zhixing.web import errors, i18n, ops, views
 from zhixing.web.deps import LoginRequired
 from zhixing.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -90,6 +92,9 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
     app.include_router(cases_api.router)
     app.include_router(cases_api.public_router)
     app.include_router(analytics_api.router)
+    app.include_router(linkage_api.router)
+    app.include_router(linkage_server.router)
+    linkage_server.install_openapi(app)
     app.include_router(views.router)
     app.include_router(courts_views.router)
     app.include_router(cases_views.router)

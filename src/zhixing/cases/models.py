@@ -296,6 +296,8 @@ class Asset(Base):
     value_fen: Mapped[int | None] = mapped_column(BigInteger)
     provenance: Mapped[str] = mapped_column(String(16))  # network_query, tip, manual
     source_ref: Mapped[str | None] = mapped_column(String(64))
+    # The linked unit that holds it (a network query found it there): control goes online.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("linkage_units.id"))
     control_state: Mapped[ControlState] = mapped_column(EnumText(ControlState, 16),
                                                        default=ControlState.NONE)
     control_amount_fen: Mapped[int | None] = mapped_column(BigInteger)

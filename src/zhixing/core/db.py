@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -160,3 +160,9 @@ def utcnow_column_default() -> datetime:
     from zhixing.core.clock import utcnow
 
     return utcnow()
+
+
+def lock_for_update(session: Session, model: type[Any], row_id: int) -> None:
+    """Lock one row until the transaction ends (PostgreSQL ``FOR UPDATE``). On SQLite every
+    write transaction already holds the database's write lock (``BEGIN IMMEDIATE``)."""
+    session.execute(select(model.id).where(model.id == row_id).with_for_update())
