@@ -66,8 +66,26 @@ RECORD_ROUTES: dict[tuple[str, str], Rule] = {
     ("post", "/api/v1/cases/{case_id}/documents"): Rule(ACT_ON_CASE, 403, files=True),
     ("get", "/api/v1/cases/{case_id}/documents/{doc_id}"): Rule(404, 404),
     ("get", "/api/v1/courts/{code}"): Rule(200, 200),  # public reference data
+    ("get", "/api/v1/cases/{case_id}/inquiries"): READ,
+    ("post", "/api/v1/cases/{case_id}/inquiries"): Rule(ACT_ON_CASE, 403, {
+        "purpose": "查明财产", "legal_basis": "民事诉讼法第二百五十三条"}),
+    ("get", "/api/v1/cases/{case_id}/inquiries/{inquiry_id}"): Rule(404, 404),
+    ("get", "/api/v1/cases/{case_id}/orders"): READ,
+    ("post", "/api/v1/cases/{case_id}/assets/{asset_id}/orders"): Rule(404, 403, {
+        "kind": "freeze", "amount_fen": 100, "document_number": "（2026）桂0103执1号",
+        "purpose": "冻结存款", "legal_basis": "民事诉讼法第二百四十九条"}),
+    ("post", "/api/v1/cases/{case_id}/orders/{order_id}/decision"): Rule(403, 403, {
+        "approve": True}),
+    # Linked units serve the region: only the high court's administrators manage them.
+    ("patch", "/api/v1/units/{unit_id}"): Rule(403, 403, {"enabled": False}),
+    ("post", "/api/v1/units/{unit_id}/keys"): Rule(403, 403),
+    ("post", "/api/v1/units/{unit_id}/keys/rotate"): Rule(403, 403),
+    ("delete", "/api/v1/units/{unit_id}/keys"): Rule(403, 403),
 }
-UNRELATED_EXCEPTIONS = {("get", "/api/v1/courts/{code}")}  # courts are readable by all
+UNITS = {("patch", "/api/v1/units/{unit_id}"), ("post", "/api/v1/units/{unit_id}/keys"),
+         ("post", "/api/v1/units/{unit_id}/keys/rotate"),
+         ("delete", "/api/v1/units/{unit_id}/keys")}
+UNRELATED_EXCEPTIONS = {("get", "/api/v1/courts/{code}")} | UNITS  # not court records
 
 
 def _api_record_routes() -> set[tuple[str, str]]:
@@ -107,7 +125,8 @@ def targets(client: TestClient, people: Callable[[str], dict[str, str]]) -> dict
                        json=case_payload(filed_days_ago=30)).json()
     user = client.get("/api/v1/me", headers=people("m.qingxiu")).json()
     return {"user_id": str(user["id"]), "case_id": str(case["id"]), "asset_id": "999999",
-            "doc_id": "999999", "reason": "audit", "code": "桂0103"}
+            "doc_id": "999999", "reason": "audit", "code": "桂0103", "inquiry_id": "999999",
+            "order_id": "999999", "unit_id": "999999"}
 
 
 def _call(client: TestClient, method: str, url: str, rule: Rule,
@@ -132,6 +151,9 @@ def test_record_route(client: TestClient, people: Callable[[str], dict[str, str]
     unrelated = _call(client, method, url, rule, people("m.liunan"))
     if (method, path) not in UNRELATED_EXCEPTIONS:
         assert unrelated == 404, (method, path, "unrelated", unrelated)
+    if (method, path) in UNITS:
+        assert unrelated == 403
+        assert _call(client, method, url, rule, people("admin")) == 404  # the region's admin
     higher = _call(client, method, url, rule, people("m.nanning"))
     assert _ok(higher, rule.higher), (method, path, "higher", higher)
     mine = _call(client, method, url, rule, people(own))

@@ -255,7 +255,7 @@ def list_units(actor: CurrentUser, db: DbSession) -> UnitList:
 def update_unit(unit_id: SmallRecordId, body: units.UnitUpdate, actor: CurrentUser,
                 db: DbSession) -> UnitRead:
     """Switch a unit on or off, or change how it is reached (administrators)."""
-    units.require_admin(actor)
+    units.require_admin(db, actor)
     unit = units.get_unit(db, unit_id)
     units.update_unit(db, actor, unit, body)
     return unit_read(unit)
@@ -264,7 +264,7 @@ def update_unit(unit_id: SmallRecordId, body: units.UnitUpdate, actor: CurrentUs
 @router.post("/units/{unit_id}/keys", status_code=201, response_model=IssuedKeysRead)
 def issue_keys(unit_id: SmallRecordId, actor: CurrentUser, db: DbSession) -> IssuedKeysRead:
     """New keys for a unit (revoking its old ones). The secrets are shown this once."""
-    units.require_admin(actor)
+    units.require_admin(db, actor)
     issued = keys.issue(db, actor, units.get_unit(db, unit_id))
     return IssuedKeysRead(**issued.__dict__)
 
@@ -272,7 +272,7 @@ def issue_keys(unit_id: SmallRecordId, actor: CurrentUser, db: DbSession) -> Iss
 @router.post("/units/{unit_id}/keys/rotate", response_model=RotatedKeyRead)
 def rotate_key(unit_id: SmallRecordId, actor: CurrentUser, db: DbSession) -> RotatedKeyRead:
     """A new secret for the unit's key; the previous one keeps working for 7 days."""
-    units.require_admin(actor)
+    units.require_admin(db, actor)
     key_id, secret = keys.rotate(db, actor, units.get_unit(db, unit_id))
     return RotatedKeyRead(key_id=key_id, secret=secret,
                           previous_valid_days=keys.ROTATION_OVERLAP.days)
@@ -281,7 +281,7 @@ def rotate_key(unit_id: SmallRecordId, actor: CurrentUser, db: DbSession) -> Rot
 @router.delete("/units/{unit_id}/keys", status_code=204)
 def revoke_keys(unit_id: SmallRecordId, actor: CurrentUser, db: DbSession) -> None:
     """Every key of the unit stops working at once."""
-    units.require_admin(actor)
+    units.require_admin(db, actor)
     keys.revoke(db, actor, units.get_unit(db, unit_id))
 
 

@@ -40,6 +40,7 @@ def _wire_doc(model: type[Any], description: str) -> dict[str, Any]:
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: _wire_doc(wire.ErrorBody, "Signature refused (section 2.7); unsigned"),
     403: _wire_doc(wire.ErrorBody, "The unit is switched off"),
+    404: _wire_doc(wire.ErrorBody, "No such endpoint"),
     413: _wire_doc(wire.ErrorBody, "Body over 4 MiB"),
     422: _wire_doc(wire.ErrorBody, "Invalid envelope"),
 }
@@ -266,7 +267,7 @@ def install_openapi(app: FastAPI) -> None:
             generated = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for name, definition in generated.pop("$defs", {}).items():
                 components.setdefault(name, definition)
-            components[model.__name__] = generated
+            components.setdefault(model.__name__, generated)
         app.openapi_schema = schema
         return schema
 

@@ -15,6 +15,7 @@ from zhixing.core import audit
 from zhixing.core.actor import Actor
 from zhixing.core.clock import utcnow
 from zhixing.core.errors import Forbidden, NotFound, ValidationFailed
+from zhixing.courts.models import Court
 from zhixing.linkage import wire
 from zhixing.linkage.models import DeliveryMode, LinkageUnit, UnitType
 
@@ -125,9 +126,12 @@ def sync_units(session: Session, specs: list[UnitSpec]) -> tuple[int, int]:
     return created, updated
 
 
-def require_admin(actor: Actor) -> None:
-    if not actor.has_role(*ADMIN_ROLES):
-        raise Forbidden("only administrators manage linked units", code="role_forbidden")
+def require_admin(session: Session, actor: Actor) -> None:
+    """Units serve the whole region: only the high court's administrators manage them."""
+    court = session.get(Court, actor.court_id) if actor.court_id else None
+    if not actor.has_role(*ADMIN_ROLES) or court is None or court.parent_id is not None:
+        raise Forbidden("only administrators of the high court manage linked units",
+                        code="role_forbidden")
 
 
 def get_unit(session: Session, unit_id: int) -> LinkageUnit:
@@ -157,7 +161,7 @@ class UnitUpdate(BaseModel):
 
 
 def update_unit(session: Session, actor: Actor, unit: LinkageUnit, body: UnitUpdate) -> None:
-    require_admin(actor)
+    require_admin(session, actor)
     changes = body.model_dump(exclude_unset=True)
     mode = changes.get("delivery_mode", unit.delivery_mode)
     url = changes.get("push_url", unit.push_url)
