@@ -17,14 +17,19 @@ from zhixing.core import jobs
 
 @jobs.handler("cases.requery_due")
 def requery_due(session: Session, payload: dict[str, Any]) -> None:
-    """Every 6 months for 5 years after 终本 the debtor's assets are looked at again. Until the
-    network inquiry module takes this job over, it puts the reminder on the case's timeline,
-    where the officer's work queue shows it."""
+    """Every 6 months for 5 years after 终本 the debtor's assets are looked at again: a network
+    inquiry to every unit, on the court's behalf. Where none can be sent (no unit linked, a
+    debtor without an identity number) the reminder stays on the case's timeline, where the
+    officer's work queue shows it."""
+    from zhixing.linkage import inquiries  # the linkage domain builds on cases, not vice versa
+
     case = session.get(Case, int(payload["case_id"]))
     if case is None:
         return
-    event(session, case, None, "requery_due", f"终本后第 {payload['round']} 次财产复查到期",
-          round=payload["round"])
+    sent = inquiries.requery(session, case, int(payload["round"]))
+    event(session, case, None, "requery_due", f"终本后第 {payload['round']} 次财产复查到期"
+          + (f"，已自动发起网络查控 ({sent.task_count} 项)" if sent else ""),
+          round=payload["round"], inquiry_id=sent.id if sent else None)
 
 
 @jobs.handler("cases.control_expiry_alerts")

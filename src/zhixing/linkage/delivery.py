@@ -94,7 +94,8 @@ def _claim_for_push(unit_id: int) -> tuple[LinkageUnit, list[LinkageTask]] | Non
             task.status = TaskStatus.DELIVERED
             task.available_at = now + REOFFER_AFTER
             task.delivery_attempts += 1
-        session.expunge_all()
+        session.flush()
+        session.expunge_all()  # used after the commit, outside the session
         return (unit, rows) if rows else None
 
 
@@ -128,7 +129,7 @@ def push_once(unit_id: int) -> int | None:
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    headers = signing.sign("POST", target, body, key_id, secret)
+    headers = signing.sign("POST", target, body, key_id, secret, now=utcnow())
     headers["Content-Type"] = "application/json"
     ids = [t.id for t in tasks]
     attempts = max(t.delivery_attempts for t in tasks)

@@ -81,7 +81,8 @@ class Caller:
     def answer(self, status: int, body: bytes) -> Response:
         headers = signing.sign_response(status, body, self.platform_key_id,
                                         self.platform_secret, request_method=self.method,
-                                        request_path=self.target, request_nonce=self.nonce)
+                                        request_path=self.target, request_nonce=self.nonce,
+                                        now=utcnow())
         return Response(body, status_code=status, headers=headers,
                         media_type="application/json")
 
