@@ -194,5 +194,79 @@ def analytics_rebuild() -> None:
     typer.echo(f"indicator days rebuilt: {rows} rows in {time.perf_counter() - start:.1f} s")
 
 
+@app.command("simulate-units")
+def simulate_units(
+    config: Annotated[Path, typer.Option(exists=True, dir_okay=False,
+                                         help="simulator configuration (JSON) the platform wrote")],
+    ledger_dir: Annotated[Path, typer.Option(help="directory of the units' ledgers "
+                                                  "(one SQLite file per unit)")],
+    only: Annotated[list[str] | None, typer.Option(
+        help="run only this unit code (repeat for several)")] = None,
+    poll_interval: Annotated[float, typer.Option(min=0.01, help="seconds between polls when idle")
+                             ] = 0.2,
+    latency_ms: Annotated[int, typer.Option(min=0, help="delay before a task is answered")] = 0,
+    jitter_ms: Annotated[int | None, typer.Option(min=0, help="latency spread (default: half)")
+                         ] = None,
+    fail_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help=(
+        "pull: answer a task failed/unit_error; push: answer a push 503"))] = 0.0,
+    malformed_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help=(
+        "post an invalid copy of an answer before the answer"))] = 0.0,
+    duplicate_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help=(
+        "post an answer or event a second time"))] = 0.0,
+    timeout_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help=(
+        "leave a task (pull) or a push unanswered for --hang-seconds"))] = 0.0,
+    hang_seconds: Annotated[float, typer.Option(min=0.0, help="how long a timeout lasts")] = 5.0,
+    seed: Annotated[int | None, typer.Option(help="seed of the fault dice")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="log every request")] = False,
+) -> None:
+    """Simulate the linked units (banks, registries) of a configuration against a running
+    platform, one process per unit, until SIGTERM or Ctrl-C."""
+    import logging
+
+    from zhixing.linkage.simulator import SimulatorOptions, run_all
+    from zhixing.linkage.simulator.runner import LOG_FORMAT
+
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    options = SimulatorOptions(
+        poll_interval=poll_interval, latency_ms=latency_ms, jitter_ms=jitter_ms,
+        fail_rate=fail_rate, malformed_rate=malformed_rate, duplicate_rate=duplicate_rate,
+        timeout_rate=timeout_rate, hang_seconds=hang_seconds, seed=seed)
+    try:
+        run_all(config, ledger_dir, options, only, log_level=level)
+    except ValueError as exc:  # a bad configuration file or an unknown --only code
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("simulate-credit")
+def simulate_credit(
+    ledger_dir: Annotated[Path, typer.Option(help="directory of the units' ledgers")],
+    unit: Annotated[str, typer.Option(help="the bank's unit code")],
+    amount_fen: Annotated[int, typer.Option(min=1, help="the amount that arrives, in fen")],
+    account: Annotated[str | None, typer.Option(help="the account it arrives in")] = None,
+    id_number: Annotated[str | None, typer.Option(
+        help="or the account holder (an account a freeze waits on is preferred)")] = None,
+) -> None:
+    """Money arrives at a simulated bank: standing freezes catch it and the running unit
+    reports funds_arrived events to the platform."""
+    from zhixing.linkage.simulator import LedgerError, credit
+
+    if (account is None) == (id_number is None):
+        typer.echo("error: give --account or --id-number", err=True)
+        raise typer.Exit(2)
+    try:
+        outcome = credit(ledger_dir, unit, account_number=account, id_number=id_number,
+                         amount_fen=amount_fen)
+    except (LedgerError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"credit {outcome.credit_id}: {outcome.amount_fen} fen into "
+               f"{outcome.account_number} at {unit}; standing freezes caught "
+               f"{outcome.auto_frozen_fen} fen")
+    for event_id in outcome.event_ids:
+        typer.echo(f"  funds_arrived event queued: {event_id}")
+
+
 if __name__ == "__main__":
     app()

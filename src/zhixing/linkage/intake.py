@@ -238,9 +238,12 @@ def _accept_event(session: Session, actor: Actor, unit_id: int, ev: wire.Event
             return _ok(ev.event_id, "duplicate")
         return _rejected(ev.event_id, "event_conflict",
                          "a different event with this id was already accepted")
-    order = session.scalar(select(ControlOrder).join(
+    related = session.scalar(select(ControlOrder).join(
         LinkageTask, LinkageTask.order_id == ControlOrder.id).where(
         LinkageTask.task_id == ev.related_task_id, LinkageTask.unit_id == unit_id))
+    # The event names the freeze or its latest renewal: the watch is the chain's freeze.
+    order = None if related is None else session.scalar(select(ControlOrder).where(
+        ControlOrder.task_id == related.chain_id))
     asset = session.get(Asset, order.asset_id) if order is not None else None
     if (order is None or asset is None or order.kind != "freeze"
             or order.status not in STANDING_ORDER or order.released
