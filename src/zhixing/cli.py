@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import getpass
 import os
+import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from types import FrameType
@@ -18,6 +20,8 @@ audit_app = typer.Typer(help="Audit trail tools.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 analytics_app = typer.Typer(help="Indicator tools.", no_args_is_help=True)
 app.add_typer(analytics_app, name="analytics")
+linkage_app = typer.Typer(help="Linked units (banks and departments).", no_args_is_help=True)
+app.add_typer(linkage_app, name="linkage")
 
 
 def _migrate_and_seed() -> None:
@@ -100,6 +104,7 @@ def demo(
     from zhixing.core.settings import get_settings
     from zhixing.demo import DEMO_PASSWORD, DEMO_USERS, seed_users
     from zhixing.demo_data.cases import seed_cases
+    from zhixing.linkage import onboarding
 
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_file}{suffix}").unlink(missing_ok=True)
@@ -126,8 +131,43 @@ def demo(
     for story, number in report.stories.items():
         typer.echo(f"  {story:<6} {number}")
     typer.echo("")
+    config_file = db_file.resolve().parent / "zhixing-demo-units.json"
+    ledgers = db_file.resolve().parent / "zhixing-demo-ledgers"
+    with transaction() as session:
+        config = onboarding.simulated_units(session, f"http://{host}:{port}")
+    onboarding.write_secret_file(config_file, config)
+    typer.echo(f"{len(config['units'])} linked units onboarded; their simulator: {config_file}")
+    liu_id = _liu_id_number(report.stories.get("liu"))
+    typer.echo("Liu story, live: log in as qingxiu.officer, open case "
+               f"{report.stories.get('liu')}, start a network query (网络查控) and freeze the ICBC "
+               "account it finds; then make money arrive and watch it frozen:")
+    typer.echo(f"  .venv/bin/zhixing simulate-credit --ledger-dir {ledgers} --unit bank-icbc "
+               f"--id-number {liu_id} --amount-fen 48000000")
+    typer.echo("")
     if serve_after:
-        _serve(host, port, 1)
+        shutil.rmtree(ledgers, ignore_errors=True)
+        simulator = subprocess.Popen(  # noqa: S603 (our own command)
+            [sys.executable, "-m", "zhixing.cli", "simulate-units", "--config",
+             str(config_file), "--ledger-dir", str(ledgers), "--poll-interval", "1"])
+        try:
+            _serve(host, port, 1)
+        finally:
+            simulator.terminate()
+            simulator.wait(timeout=30)
+
+
+def _liu_id_number(case_number: str | None) -> str:
+    from sqlalchemy import select
+
+    from zhixing.cases.models import Case, CaseParty, Party
+    from zhixing.core.db import transaction
+
+    with transaction() as session:
+        number = session.scalar(
+            select(Party.id_number).join(CaseParty, CaseParty.party_id == Party.id)
+            .join(Case, Case.id == CaseParty.case_id)
+            .where(Case.case_number == case_number, CaseParty.role == "debtor"))
+    return number or "?"
 
 
 @app.command("create-user")
@@ -266,6 +306,44 @@ def simulate_credit(
                f"{outcome.auto_frozen_fen} fen")
     for event_id in outcome.event_ids:
         typer.echo(f"  funds_arrived event queued: {event_id}")
+
+
+@linkage_app.command("load-units")
+def load_units(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                         help="JSON list of units (see linkage/data)")],
+) -> None:
+    """Create or update the linked units from a court's reference file."""
+    from zhixing.core.db import transaction
+    from zhixing.linkage import onboarding
+
+    try:
+        with transaction() as session:
+            created, updated = onboarding.load_units_file(session, file)
+    except ValueError as exc:  # pydantic's ValidationError is one
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"units: {created} created, {updated} updated")
+
+
+@linkage_app.command("issue-keys")
+def issue_keys(code: Annotated[str, typer.Argument(help="the unit's code")]) -> None:
+    """New keys for a unit (its old ones stop working). Hand them over on a separate channel."""
+    from sqlalchemy import select
+
+    from zhixing.core.actor import SYSTEM
+    from zhixing.core.db import transaction
+    from zhixing.linkage import keys
+    from zhixing.linkage.models import LinkageUnit
+
+    with transaction() as session:
+        unit = session.scalar(select(LinkageUnit).where(LinkageUnit.code == code))
+        if unit is None:
+            typer.echo(f"error: no unit {code}", err=True)
+            raise typer.Exit(2)
+        issued = keys.issue(session, SYSTEM, unit)
+    for name, value in issued.__dict__.items():
+        typer.echo(f"{name}: {value}")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ from zhixing.courts.identity import actor_for
 from zhixing.courts.models import Court, Role, User, UserRole
 from zhixing.courts.service import load_reference_data
 from zhixing.demo_data.identities import credit_code, resident_id
+from zhixing.linkage.simulator import holdings
 
 FIRST_FILING = date(2023, 1, 1)
 BATCH = 200
@@ -700,6 +701,9 @@ def _story_plans(pop: _Population, rng: random.Random, courts: dict[str, CourtRe
     qingxiu = courts["桂0103"]
     liu = pop.person(qingxiu, surname="刘", sex="M",
                      address="广东省东莞市长安镇" + pop.fake.street_name() + "88号")
+    while not holdings.deposit_accounts("bank-icbc", "中国工商银行", liu.id_number or ""):
+        # The simulated ICBC must hold an account of his, for the story to play live.
+        liu = pop.person(qingxiu, surname="刘", sex="M", address=liu.address)
     applicant = pop.organisation(qingxiu)
     title = ("南宁市青秀区人民法院", f"（{filed.year - 1}）桂0103民初{rng.randint(1000, 9999)}号",
              filed - timedelta(days=90), filed - timedelta(days=60))
