@@ -226,6 +226,13 @@ def test_money_arriving_under_a_standing_freeze_is_frozen(
     db.expire_all()
     asset = db.get(Asset, asset_id)
     assert asset is not None and asset.control_amount_fen == 7_000_000
+    # The same arrival reported again under the follow-up freeze orders nothing more.
+    orders_before = db.scalar(select(func.count()).select_from(ControlOrder))
+    echo = arrived.model_copy(update={"event_id": "icbc-credit-0001-2",
+                                      "related_task_id": follow.task_id,
+                                      "amount_frozen_fen": 0})
+    assert bank.post_event(echo).outcome == "accepted"
+    assert db.scalar(select(func.count()).select_from(ControlOrder)) == orders_before
     stranger = arrived.model_copy(update={"event_id": "icbc-credit-0002",
                                           "related_task_id": "zt_not_a_freeze_000"})
     res = bank.post_event(stranger)

@@ -458,6 +458,11 @@ def on_funds_arrived(session: Session, order: ControlOrder, event_row_amount: in
     if frozen_by_unit:
         order.applied_amount_fen = (order.applied_amount_fen or 0) + frozen_by_unit
         asset.control_amount_fen = (asset.control_amount_fen or 0) + frozen_by_unit
+    if order.origin == "watch":
+        # One arrival is reported once per freeze standing on the account: only the report of
+        # the officer's own freeze (the watch) may lead to a follow-up, or the same money
+        # would be ordered frozen once per follow-up freeze already standing.
+        return None
     room = case.outstanding_fen - frozen_money_fen(session, case.id)
     more = min(event_row_amount - frozen_by_unit, room)
     follow_up = None
