@@ -244,6 +244,8 @@ def simulate_units(
         help="run only this unit code (repeat for several)")] = None,
     poll_interval: Annotated[float, typer.Option(min=0.01, help="seconds between polls when idle")
                              ] = 0.2,
+    long_poll: Annotated[int, typer.Option(min=0, max=30, help=(
+        "pull units wait this many seconds for tasks when idle (long poll; 0: poll)"))] = 0,
     latency_ms: Annotated[int, typer.Option(min=0, help="delay before a task is answered")] = 0,
     jitter_ms: Annotated[int | None, typer.Option(min=0, help="latency spread (default: half)")
                          ] = None,
@@ -269,7 +271,8 @@ def simulate_units(
     level = logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format=LOG_FORMAT)
     options = SimulatorOptions(
-        poll_interval=poll_interval, latency_ms=latency_ms, jitter_ms=jitter_ms,
+        poll_interval=poll_interval, long_poll=long_poll, latency_ms=latency_ms,
+        jitter_ms=jitter_ms,
         fail_rate=fail_rate, malformed_rate=malformed_rate, duplicate_rate=duplicate_rate,
         timeout_rate=timeout_rate, hang_seconds=hang_seconds, seed=seed)
     try:

@@ -151,3 +151,26 @@ def test_people_cannot_use_the_protocol_and_units_cannot_use_people_routes(
     assert client.get("/api/v1/cases", headers=headers).status_code == 401
     assert db.scalar(select(func.count()).select_from(AuditRecord)
                      .where(AuditRecord.action.like("linkage.results%"))) == 0
+
+
+def test_a_long_poll_answers_when_a_task_arrives(client: TestClient, auth: AuthHeaders,
+                                                 issued: dict[str, keys.IssuedKeys]) -> None:
+    import threading
+    import time
+
+    from tests.linkage.test_inquiries import PURPOSE, new_case
+
+    bank = sdk(client, issued["bank-icbc"])
+    started = time.monotonic()
+    assert bank.fetch_tasks(10, wait=1).tasks == []  # nothing comes: empty after the wait
+    assert time.monotonic() - started >= 1
+    got: list[wire.TaskBatch] = []
+    waiting = threading.Thread(target=lambda: got.append(bank.fetch_tasks(10, wait=20)))
+    waiting.start()
+    time.sleep(0.3)
+    case = new_case(client, auth)
+    client.post(f"/api/v1/cases/{case['id']}/inquiries", json=PURPOSE,
+                headers=auth("qingxiu.officer"))
+    waiting.join(timeout=15)
+    assert not waiting.is_alive() and len(got[0].tasks) == 1
+    assert time.monotonic() - started < 15

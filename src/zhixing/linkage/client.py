@@ -163,11 +163,18 @@ class LinkageClient:
 
     # -- the calls --
 
-    def fetch_tasks(self, limit: int = wire.MAX_TASKS_PER_FETCH) -> wire.TaskBatch:
-        """The oldest pending tasks of this unit, at most ``limit``. Store them, then ack."""
+    def fetch_tasks(self, limit: int = wire.MAX_TASKS_PER_FETCH,
+                    wait: int = 0) -> wire.TaskBatch:
+        """The oldest pending tasks of this unit, at most ``limit``. Store them, then ack.
+
+        ``wait`` (0-30 s) is a long poll: when nothing is pending the platform answers as soon
+        as a task arrives, or with an empty batch after ``wait`` seconds."""
         if not 1 <= limit <= wire.MAX_TASKS_PER_FETCH:
             raise ValueError(f"limit is 1 to {wire.MAX_TASKS_PER_FETCH}")
-        content = self._call("GET", TASKS_PATH, params={"limit": str(limit)})
+        if not 0 <= wait <= wire.MAX_FETCH_WAIT_SECONDS:
+            raise ValueError(f"wait is 0 to {wire.MAX_FETCH_WAIT_SECONDS} seconds")
+        params = {"limit": str(limit)} | ({"wait": str(wait)} if wait else {})
+        content = self._call("GET", TASKS_PATH, params=params, extra_timeout=wait)
         return self._parse(wire.TaskBatch, content)
 
     def ack(self, task_ids: Sequence[str]) -> list[wire.ItemOutcome]:
@@ -231,7 +238,7 @@ class LinkageClient:
                                 f"{wire.describe(exc)}") from None
 
     def _call(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
-              body: bytes = b"") -> bytes:
+              body: bytes = b"", extra_timeout: float = 0) -> bytes:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if body:
             headers["Content-Type"] = "application/json"
@@ -240,7 +247,9 @@ class LinkageClient:
         for attempt in range(1, self._max_attempts + 1):
             request = self._http.build_request(
                 method, self._base_url + path, params=params, content=body or None,
-                headers=headers, timeout=self._timeout)
+                headers=headers, timeout=self._timeout if not extra_timeout else httpx.Timeout(
+                    self._timeout.connect, read=(self._timeout.read or 0) + extra_timeout,
+                    write=self._timeout.write, pool=self._timeout.pool))
             target = request.url.raw_path.decode("ascii")
             auth = signing.sign(method, target, body, self._key_id, self._secret,
                                 now=self._clock())  # a fresh nonce on every attempt

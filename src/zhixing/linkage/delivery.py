@@ -50,8 +50,9 @@ def _dumps(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def fetch(session: Session, unit_id: int, limit: int) -> bytes:
-    """The body of a ``TaskBatch``: the unit's oldest pending tasks, marked delivered."""
+def fetch(session: Session, unit_id: int, limit: int) -> tuple[bytes, int]:
+    """The body of a ``TaskBatch`` (the unit's oldest pending tasks, marked delivered) and
+    the number of tasks in it."""
     now = utcnow()
     rows = list(session.scalars(
         select(LinkageTask).where(LinkageTask.unit_id == unit_id,
@@ -66,7 +67,7 @@ def fetch(session: Session, unit_id: int, limit: int) -> bytes:
         task.available_at = now + REOFFER_AFTER
         task.delivery_attempts += 1
     return _dumps({"schema_version": wire.SCHEMA_VERSION,
-                   "tasks": [t.message for t in batch], "more": more})
+                   "tasks": [t.message for t in batch], "more": more}), len(batch)
 
 
 # --- push --------------------------------------------------------------------------------------

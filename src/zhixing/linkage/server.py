@@ -8,6 +8,7 @@ request's nonce (docs/linkage-protocol.md, section 2).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from zhixing.core.actor import Actor
 from zhixing.core.clock import utcnow
@@ -26,6 +28,7 @@ from zhixing.core.db import get_engine, transaction
 from zhixing.core.errors import DomainError
 from zhixing.linkage import delivery, intake, keys, signing, wire
 from zhixing.linkage.models import LinkageUnit, SeenNonce
+from zhixing.linkage.waiting import WATCH
 
 log = logging.getLogger(__name__)
 PREFIX = "/api/v1/linkage"
@@ -199,11 +202,35 @@ def _ids_of(body: bytes, key: str, field: str) -> list[str]:
 @router.get("/tasks", summary="Fetch pending tasks (pull mode)",
             responses={200: _wire_doc(wire.TaskBatch, "Oldest pending tasks; signed")},
             description=f"Signed request: {_SIGNED_HEADERS}. Marks the tasks delivered; "
-            "unacknowledged ones are offered again after a minute.")
-def fetch_tasks(request: Request, body: RawBody,
-                limit: Annotated[int, Query(ge=1, le=wire.MAX_TASKS_PER_FETCH)] = 50
-                ) -> Response:
-    return _serve(request, body, lambda s, c: delivery.fetch(s, c.unit_id, limit))
+            "unacknowledged ones are offered again after a minute. With `wait`, a fetch that "
+            "finds nothing waits up to that many seconds for a task to arrive (long poll).")
+async def fetch_tasks(
+        request: Request, body: RawBody,
+        limit: Annotated[int, Query(ge=1, le=wire.MAX_TASKS_PER_FETCH)] = 50,
+        wait: Annotated[int, Query(ge=0, le=wire.MAX_FETCH_WAIT_SECONDS)] = 0) -> Response:
+    try:
+        caller = await run_in_threadpool(authenticate, request, body)
+    except Unauthenticated as exc:
+        log.info("linkage request refused: %s", exc.code)
+        return _unsigned_401(exc)
+    if not caller.enabled:
+        return caller.error(403, "forbidden", "this unit is switched off; contact the platform")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        out, count = await run_in_threadpool(_fetch_once, caller.unit_id, limit)
+        remaining = deadline - loop.time()
+        if count or remaining <= 0:
+            return caller.answer(200, out)
+        await WATCH.wait(caller.unit_id, remaining)
+        if await request.is_disconnected():
+            # Nobody to hand tasks to: leave them pending rather than mark them delivered.
+            return caller.answer(200, out)
+
+
+def _fetch_once(unit_id: int, limit: int) -> tuple[bytes, int]:
+    with transaction() as session:
+        return delivery.fetch(session, unit_id, limit)
 
 
 def _ack(session: Session, caller: Caller, body: bytes) -> bytes:

@@ -50,6 +50,7 @@ MAX_BODY_BYTES: Final = 4 * 1024 * 1024
 """No request or response body of the protocol is larger; the platform answers 413 beyond."""
 MAX_FEN: Final = 10**15
 MAX_TASKS_PER_FETCH: Final = 100
+MAX_FETCH_WAIT_SECONDS: Final = 30
 MAX_TASKS_PER_PUSH: Final = 100
 MAX_ACK_IDS: Final = 500
 MAX_RESULTS_PER_BATCH: Final = 100

@@ -32,6 +32,9 @@ class SimulatorOptions:
 
     poll_interval: float = 0.2
     """Seconds between fetches when idle (pull mode) and between outbox checks (both)."""
+    long_poll: int = 0
+    """Pull mode: when idle, fetch with ``wait`` (long poll) for up to this many seconds
+    instead of polling (0: off). Used only without latency and timeouts (nothing scheduled)."""
     latency_ms: int = 0
     jitter_ms: int | None = None
     """Spread of the latency, ± this many ms (default: half the latency)."""
@@ -55,6 +58,8 @@ class SimulatorOptions:
                 raise ValueError(f"{name} is a probability, 0 to 1")
         if self.poll_interval <= 0:
             raise ValueError("poll_interval is positive")
+        if not 0 <= self.long_poll <= 30:
+            raise ValueError("long_poll is 0 to 30 seconds")
         if self.latency_ms < 0 or (self.jitter_ms is not None and self.jitter_ms < 0):
             raise ValueError("latency_ms and jitter_ms are not negative")
         if self.hang_seconds < 0:

@@ -40,7 +40,7 @@ TRANSPORT_ERRORS: tuple[type[Exception], ...] = (LinkageError, httpx.HTTPError, 
 class PlatformClient(Protocol):
     """What the unit needs of :class:`LinkageClient` (tests may give a stand-in)."""
 
-    def fetch_tasks(self, limit: int = ...) -> wire.TaskBatch: ...
+    def fetch_tasks(self, limit: int = ..., wait: int = ...) -> wire.TaskBatch: ...
     def ack(self, task_ids: Sequence[str]) -> list[wire.ItemOutcome]: ...
     def post_results(self, results: Sequence[wire.Result]) -> list[wire.ItemOutcome]: ...
     def post_events(self, events: Sequence[wire.Event]) -> list[wire.ItemOutcome]: ...
@@ -108,12 +108,23 @@ class UnitSimulator:
                                      platform_keys=platform_keys,
                                      nonce_seen=ledger.nonce_seen, clock=clock)
         self._failures = 0
+        self._idle = False
 
     # -- pull mode --
 
+    def long_polling(self) -> bool:
+        o = self.options
+        return bool(o.long_poll) and o.latency_ms == 0 and o.timeout_rate == 0
+
+    def _wait(self) -> int:
+        """Long poll only when idle and nothing is scheduled for later (no latency, no hang):
+        the wait would otherwise hold back answers that fall due meanwhile."""
+        return self.options.long_poll if self._idle and self.long_polling() else 0
+
     def fetch_once(self) -> bool:
         """Fetch, store, acknowledge. True when the platform says more tasks are waiting."""
-        batch = self.client.fetch_tasks(self.options.fetch_limit)
+        batch = self.client.fetch_tasks(self.options.fetch_limit, self._wait())
+        self._idle = not batch.tasks
         if not batch.tasks:
             return False
         now = self._clock()
@@ -260,7 +271,7 @@ class UnitSimulator:
                     stop.wait(pause)
                     continue
                 self._failures = 0
-                if not more:
+                if not more and not (self.unit.delivery_mode == "pull" and self.long_polling()):
                     stop.wait(self.options.poll_interval)
         finally:
             if server is not None:
