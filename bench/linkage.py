@@ -86,7 +86,7 @@ class Procs:
 
     def start(self, name: str, *args: str) -> None:
         with (self.work / f"{name}.log").open("ab") as log:
-            self.procs.append(subprocess.Popen(  # noqa: S603 (our own command)
+            self.procs.append(subprocess.Popen(
                 [sys.executable, "-m", "zhixing.cli", *args], cwd=ROOT, env=self.env,
                 stdout=subprocess.DEVNULL, stderr=log))
 
@@ -112,10 +112,10 @@ def wait_for(check: Callable[[], Any], timeout: float, step: float = 0.01) -> An
 
 def run(url: str, args: argparse.Namespace) -> list[tuple[str, str]]:
     from sqlalchemy import func, select
-
     from tests.cases.factories import case_payload, person
     from tests.conftest import PASSWORD
     from tests.support.server import free_port
+
     from zhixing.core.db import session_factory, transaction
     from zhixing.linkage import onboarding
     from zhixing.linkage.models import ControlOrder, LinkageTask, LinkageUnit, UnitEvent
