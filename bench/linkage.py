@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--bulk-inquiries", type=int, default=20, help="for throughput")
     parser.add_argument("--debtors", type=int, default=10, help="debtors per bulk inquiry")
     parser.add_argument("--events", type=int, default=30, help="money arrivals")
+    parser.add_argument("--phases", default="latency,throughput,watch")
     parser.add_argument("--poll-interval", type=float, default=0.1,
                         help="how often an idle pull unit asks for tasks")
     args = parser.parse_args()
@@ -143,7 +144,7 @@ def run(url: str, args: argparse.Namespace) -> list[tuple[str, str]]:
         wait_for(lambda: _ready(http), 60, 0.1)
         procs.start("worker", "worker")
         procs.start("simulator", "simulate-units", "--config", str(work / "units.json"),
-                    "--ledger-dir", str(work / "ledgers"), "--poll-interval",
+                    "--ledger-dir", str(work / "ledgers"), "--long-poll", "20", "--poll-interval",
                     str(args.poll_interval), "--seed", "3")
         token = http.post("/api/v1/auth/tokens", json={
             "username": "qingxiu.officer", "password": PASSWORD}).json()["token"]
@@ -176,6 +177,20 @@ def run(url: str, args: argparse.Namespace) -> list[tuple[str, str]]:
             iid = resp.json()["id"]
             wait_for(lambda iid=iid: final_count([iid]) == 45, 60, 0.005)
             latencies.append(time.perf_counter() - started)
+
+        with session_factory()() as s:
+            spans = s.execute(select(LinkageUnit.delivery_mode, LinkageTask.created_at,
+                                     LinkageTask.delivered_at, LinkageTask.answered_at)
+                              .join(LinkageUnit, LinkageUnit.id == LinkageTask.unit_id)
+                              .where(LinkageTask.inquiry_id.is_not(None))).all()
+        breakdown = {}
+        for mode in ("pull", "push"):
+            deliver = [(d - c).total_seconds() for m, c, d, a in spans if m == mode and d]
+            answer = [(a - d).total_seconds() for m, c, d, a in spans if m == mode and d and a]
+            breakdown[mode] = (f"to the unit p50 {percentile(deliver, 50):.2f} / p95 "
+                               f"{percentile(deliver, 95):.2f} s; answered after p50 "
+                               f"{percentile(answer, 50):.2f} / p95 {percentile(answer, 95):.2f} s")
+        print(breakdown, flush=True)
 
         # 2. throughput: many debtors per inquiry, inquiries back to back.
         cases = [new_case([person() for _ in range(args.debtors)])
@@ -238,6 +253,7 @@ def run(url: str, args: argparse.Namespace) -> list[tuple[str, str]]:
         http.close()
         procs.stop()
     return [
+        *[(f"{mode} units (latency run)", text) for mode, text in breakdown.items()],
         ("inquiry → 45th answer, p50 / p95 (s)",
          f"{percentile(latencies, 50):.2f} / {percentile(latencies, 95):.2f}"
          f" ({len(latencies)} inquiries)"),

@@ -230,10 +230,11 @@ def default_worker_id() -> str:
 class Worker:
     """Claims and runs jobs until stopped. Several may run in one or many processes."""
 
-    def __init__(self, worker_id: str | None = None, *, poll_interval: float = 0.5,
+    def __init__(self, worker_id: str | None = None, *, poll_interval: float | None = None,
                  batch: int = 10) -> None:
         self.worker_id = worker_id or default_worker_id()
-        self.poll_interval = poll_interval
+        self.poll_interval = (get_settings().job_poll_seconds if poll_interval is None
+                              else poll_interval)
         self.batch = batch
         self._stop = threading.Event()
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     embedded_worker: bool = True
     job_lease_seconds: int = Field(default=60, ge=1)
     job_max_attempts: int = Field(default=8, ge=1)
+    # How long an idle worker waits before looking for jobs again: the delay of a push to a
+    # bank after an order (and of every job) is at most this. A look is one indexed query.
+    job_poll_seconds: float = Field(default=0.1, gt=0, le=10)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 REOFFER_AFTER = timedelta(seconds=60)
 PUSH_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 MAX_PUSH_ROUNDS = 50
+PUSH_THREADS = 16
 _http: httpx.Client | None = None
 
 
@@ -71,6 +73,11 @@ def fetch(session: Session, unit_id: int, limit: int) -> tuple[bytes, int]:
 
 
 # --- push --------------------------------------------------------------------------------------
+
+
+def wake_pushes(session: Session) -> None:
+    """Have the worker push what is pending (one pending push job at most)."""
+    jobs.enqueue(session, "linkage.push", dedupe_key="linkage.push")
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -151,14 +158,33 @@ def push_once(unit_id: int) -> int | None:
     return len(ids)
 
 
-@jobs.handler("linkage.push")
-def push_job(_session: Session, payload: dict[str, Any]) -> None:
+def _push_unit(unit_id: int) -> None:
     """Push everything pending for one unit, batch after batch, until a push fails."""
-    unit_id = int(payload["unit_id"])
     for _ in range(MAX_PUSH_ROUNDS):
-        delivered = push_once(unit_id)
-        if not delivered:
+        if not push_once(unit_id):
             return
+
+
+def units_to_push(session: Session) -> list[int]:
+    return list(session.scalars(
+        select(LinkageTask.unit_id).join(LinkageUnit, LinkageUnit.id == LinkageTask.unit_id)
+        .where(LinkageUnit.delivery_mode == DeliveryMode.PUSH, LinkageUnit.enabled.is_(True),
+               LinkageTask.status == TaskStatus.QUEUED, LinkageTask.available_at <= utcnow())
+        .distinct()))
+
+
+@jobs.handler("linkage.push")
+def push_job(_session: Session, _payload: dict[str, Any]) -> None:
+    """Push to every unit with pending tasks at once, each unit on a thread of its own: a
+    slow or unreachable unit holds up only itself. Looks again until nothing is left, so
+    tasks created meanwhile (whose wake-up found this job running) go out too."""
+    for _ in range(MAX_PUSH_ROUNDS):
+        with transaction() as session:
+            pending = units_to_push(session)
+        if not pending:
+            return
+        with ThreadPoolExecutor(max_workers=min(PUSH_THREADS, len(pending))) as pool:
+            list(pool.map(_push_unit, pending))
 
 
 # --- the sweep ---------------------------------------------------------------------------------
@@ -180,14 +206,8 @@ def sweep(session: Session) -> None:
     expire_queries(session, now)
     session.execute(delete(SeenNonce).where(SeenNonce.keep_until < now))
     keys.expire_rotations(session, now)
-    waiting = session.scalars(
-        select(LinkageTask.unit_id).join(LinkageUnit, LinkageUnit.id == LinkageTask.unit_id)
-        .where(LinkageUnit.delivery_mode == DeliveryMode.PUSH, LinkageUnit.enabled.is_(True),
-               LinkageTask.status == TaskStatus.QUEUED, LinkageTask.available_at <= now)
-        .distinct())
-    for unit_id in waiting:
-        jobs.enqueue(session, "linkage.push", {"unit_id": unit_id},
-                     dedupe_key=f"linkage.push:{unit_id}")
+    if units_to_push(session):
+        wake_pushes(session)
 
 
 @jobs.handler("linkage.sweep")

@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 from zhixing.cases import policy
 from zhixing.cases.models import Case, CaseParty, CaseState, Conclusion, Party
 from zhixing.cases.service import event
-from zhixing.core import audit, jobs
+from zhixing.core import audit
 from zhixing.core.actor import SYSTEM, Actor
 from zhixing.core.clock import utcnow
 from zhixing.core.errors import Conflict, NotFound, ValidationFailed
 from zhixing.courts.models import Court, User
-from zhixing.linkage import messages, wire
+from zhixing.linkage import delivery, messages, wire
 from zhixing.linkage.models import (
     DeliveryMode,
     Inquiry,
@@ -150,10 +150,9 @@ def create(session: Session, actor: Actor, case: Case, body: InquiryIn, *,
 
 
 def notify_push(session: Session, unit_ids: set[int]) -> None:
-    """Wake the push delivery of these units (one pending push job per unit at most)."""
-    for unit_id in sorted(unit_ids):
-        jobs.enqueue(session, "linkage.push", {"unit_id": unit_id},
-                     dedupe_key=f"linkage.push:{unit_id}")
+    """Wake the push delivery if any of these units is in push mode."""
+    if unit_ids:
+        delivery.wake_pushes(session)
 
 
 def requery(session: Session, case: Case, round_number: int) -> Inquiry | None:
