@@ -174,8 +174,8 @@ def run(url: str, args: argparse.Namespace) -> list[tuple[str, str]]:
             started = time.perf_counter()
             resp = http.post(f"/api/v1/cases/{case['id']}/inquiries", json=PURPOSE, headers=h)
             resp.raise_for_status()
-            iid = resp.json()["id"]
-            wait_for(lambda iid=iid: final_count([iid]) == 45, 60, 0.005)
+            iid: int = resp.json()["id"]
+            wait_for(lambda: final_count([iid]) == 45, 60, 0.005)  # noqa: B023 (awaited here)
             latencies.append(time.perf_counter() - started)
 
         with session_factory()() as s:
@@ -210,14 +210,17 @@ def run(url: str, args: argparse.Namespace) -> list[tuple[str, str]]:
 
         # 3. watch: money arriving under a standing freeze, frozen by a follow-up order.
         debtor = person()
-        while not holdings.deposit_accounts("bank-icbc", "中国工商银行", debtor["id_number"]):
+        while not any(a.account_type != "wealth_product" for a in holdings.deposit_accounts(
+                "bank-icbc", "中国工商银行", debtor["id_number"])):
             debtor = person()
         case = new_case([debtor], principal_fen=10_000_000_000)  # room for every arrival
         resp = http.post(f"/api/v1/cases/{case['id']}/inquiries",
                          json={**PURPOSE, "kinds": ["deposits"]}, headers=h)
         wait_for(lambda: final_count([resp.json()["id"]]) >= 20, 60)
         detail = http.get(f"/api/v1/cases/{case['id']}", headers=h).json()
-        asset = next(a for a in detail["assets"] if "工商银行" in (a["holder"] or ""))
+        demand = {a.account_number for a in holdings.deposit_accounts(
+            "bank-icbc", "中国工商银行", debtor["id_number"]) if a.account_type != "wealth_product"}
+        asset = next(a for a in detail["assets"] if a["identifier"] in demand)
         # A standing freeze far above the balance: what arrives is caught by the bank up to
         # it; the bench makes the bank catch nothing (amount_frozen 0) by ordering exactly the
         # balance, so every arrival needs the platform's follow-up order.
@@ -249,6 +252,7 @@ def run(url: str, args: argparse.Namespace) -> list[tuple[str, str]]:
 
         pairs = wait_for(follow_ups_delivered, 120, 0.1)
         watch = [(b - a).total_seconds() for a, b in pairs]
+        _print_route_latency(http.get("/metrics").text)
     finally:
         http.close()
         procs.stop()
@@ -263,6 +267,25 @@ def run(url: str, args: argparse.Namespace) -> list[tuple[str, str]]:
         ("money arrived → follow-up freeze at the bank, p50 / p95 (s)",
          f"{percentile(watch, 50):.2f} / {percentile(watch, 95):.2f} ({len(watch)} events)"),
     ]
+
+
+def _print_route_latency(metrics: str) -> None:
+    """Mean server time per protocol route, from the server's own Prometheus histogram."""
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for line in metrics.splitlines():
+        if "linkage" not in line or line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        route = name[name.find("{"):]
+        if name.startswith("zhixing_http_request_duration_seconds_sum"):
+            sums[route] = float(value)
+        elif name.startswith("zhixing_http_request_duration_seconds_count"):
+            counts[route] = float(value)
+    for route, total in sums.items():
+        n = counts.get(route, 0)
+        if n:
+            print(f"server time {route}: {n:.0f} requests, mean {1000 * total / n:.1f} ms")
 
 
 def _ready(http: httpx.Client) -> bool:

@@ -142,10 +142,15 @@ def platform(test_db: ScratchDatabase) -> Iterator[Platform]:
         http.close()
 
 
+def demand_accounts(id_number: str) -> set[str]:
+    return {a.account_number for a in holdings.deposit_accounts(
+        "bank-icbc", "中国工商银行", id_number) if a.account_type != "wealth_product"}
+
+
 def debtor_with_account(rng: random.Random) -> dict[str, Any]:
     while True:
         candidate = person(f"刘{rng.choice('建国明华志强伟')}")
-        if holdings.deposit_accounts("bank-icbc", "中国工商银行", candidate["id_number"]):
+        if demand_accounts(candidate["id_number"]):
             return candidate
 
 
@@ -169,8 +174,9 @@ def answered_inquiry(p: Platform, h: dict[str, str], case_id: int) -> dict[str, 
 
 def icbc_asset(p: Platform, h: dict[str, str], case_id: int) -> dict[str, Any]:
     detail = p.http.get(f"/api/v1/cases/{case_id}", headers=h).json()
-    return next(a for a in detail["assets"] if a["kind"] == "deposit"
-                and "工商银行" in (a["holder"] or a["description"]))
+    debtor = next(x for x in detail["parties"] if x["role"] == "debtor")
+    own = demand_accounts(debtor["id_number"])
+    return next(a for a in detail["assets"] if a["identifier"] in own)
 
 
 def order_state(p: Platform, h: dict[str, str], case_id: int, order_id: int) -> dict[str, Any]:

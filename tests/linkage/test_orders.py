@@ -237,3 +237,30 @@ def test_money_arriving_under_a_standing_freeze_is_frozen(
                                           "related_task_id": "zt_not_a_freeze_000"})
     res = bank.post_event(stranger)
     assert res.error is not None and res.error.code == "not_a_freeze"
+
+
+def test_a_wealth_product_is_frozen_as_such_and_never_deducted(
+        client: TestClient, auth: AuthHeaders, issued: dict[str, keys.IssuedKeys]) -> None:
+    bank = sdk(client, issued["bank-icbc"])
+    case = new_case(client, auth)
+    client.post(f"/api/v1/cases/{case['id']}/inquiries", json={**PURPOSE, "kinds": ["deposits"]},
+                headers=auth("qingxiu.officer"))
+    [task] = bank.fetch_tasks(50).tasks
+    product = wire.DepositAccount(
+        account_number="WM0001", bank="中国工商银行", branch="南宁分行", balance_fen=800_000,
+        currency="CNY", account_type="wealth_product", wealth_product=wire.WealthProduct(
+            product_code="GX-01", product_name="稳利90天", value_fen=800_000))
+    bank.post_results([wire.Result(
+        schema_version="1", task_id=task.task_id, status="answered",
+        reported_at=datetime.now(UTC),
+        payload=wire.DepositsPayload(kind="deposits", accounts=[product]))])
+    [asset] = client.get(f"/api/v1/cases/{case['id']}",
+                         headers=auth("qingxiu.officer")).json()["assets"]
+    deduct = order(client, auth, case, asset["id"], kind="deduct", amount_fen=100)
+    assert deduct.status_code == 422 and deduct.json()["error"]["code"] == "wrong_control"
+    assert order(client, auth, case, asset["id"], kind="freeze", amount_fen=800_000
+                 ).status_code == 201
+    [freeze] = bank.fetch_tasks(50).tasks
+    assert freeze.control is not None
+    assert freeze.control.asset.asset_type == "wealth_product"
+    assert freeze.control.asset.reference == "WM0001"

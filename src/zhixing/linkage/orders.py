@@ -141,9 +141,23 @@ def _unit_for(session: Session, asset: Asset, kind: str) -> LinkageUnit:
     return unit
 
 
+def wire_asset_type(session: Session, asset: Asset) -> str:
+    """The protocol's asset type: a bank account found by a query may be a wealth product,
+    which the bank freezes as such (and never deducts online)."""
+    if asset.kind == AssetKind.DEPOSIT and asset.source_ref:
+        result = session.scalar(select(LinkageTask.result).where(
+            LinkageTask.task_id == asset.source_ref))
+        payload = (result or {}).get("payload") or {}
+        for account in payload.get("accounts") or ():
+            if account.get("account_number") == asset.identifier:
+                return "wealth_product" if account.get("account_type") == "wealth_product" \
+                    else "deposit_account"
+    return WIRE_ASSET[asset.kind]
+
+
 def _check_amounts(session: Session, case: Case, asset: Asset, body: OrderIn,
                    chain: str | None) -> None:
-    asset_type = WIRE_ASSET[asset.kind]
+    asset_type = wire_asset_type(session, asset)
     limit = wire.MAX_PERIOD_DAYS[asset_type]
     if body.kind in ("freeze", "seal", "renew_freeze"):
         if (body.period_days or limit) > limit:
@@ -163,9 +177,9 @@ def _check_amounts(session: Session, case: Case, asset: Asset, body: OrderIn,
         if money and body.amount_fen is None:
             raise ValidationFailed(f"a {body.kind} of money states the amount", code="required",
                                    field="amount_fen")
-        if body.kind == "deduct" and not money:
-            raise ValidationFailed("only deposits are deducted online", code="wrong_control",
-                                   field="kind")
+        if body.kind == "deduct" and asset_type != "deposit_account":
+            raise ValidationFailed("only deposit accounts are deducted online",
+                                   code="wrong_control", field="kind")
     if body.kind == "freeze" and body.amount_fen is not None:
         room = case.outstanding_fen - frozen_money_fen(session, case.id)
         if body.amount_fen > room:
@@ -228,7 +242,7 @@ def create(session: Session, actor: Actor, case: Case, asset_id: int, body: Orde
     starts_chain = body.kind in ("freeze", "seal") or (body.kind == "deduct" and chain is None)
     period = body.period_days
     if body.kind in ("freeze", "seal", "renew_freeze") and period is None:
-        period = wire.MAX_PERIOD_DAYS[WIRE_ASSET[asset.kind]]
+        period = wire.MAX_PERIOD_DAYS[wire_asset_type(session, asset)]
     order = ControlOrder(
         task_id=task_id, case_id=case.id, court_id=case.court_id, asset_id=asset.id,
         unit_id=unit.id, party_id=asset.debtor_id, kind=body.kind,
@@ -343,7 +357,7 @@ def _send(session: Session, order: ControlOrder, before: ControlOrder | None) ->
         chain_id=order.chain_id, sequence=order.sequence,
         supersedes_task_id=before.task_id if before else None,
         document_number=order.document_number,
-        asset=wire.AssetRef(asset_type=WIRE_ASSET[asset.kind],  # type: ignore[arg-type]
+        asset=wire.AssetRef(asset_type=wire_asset_type(session, asset),  # type: ignore[arg-type]
                             reference=(asset.identifier or str(asset.id))[:64],
                             institution=(asset.holder or None) and asset.holder[:128],
                             description=asset.description[:255]),
