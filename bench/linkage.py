@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--bulk-inquiries", type=int, default=20, help="for throughput")
     parser.add_argument("--debtors", type=int, default=10, help="debtors per bulk inquiry")
     parser.add_argument("--events", type=int, default=30, help="money arrivals")
-    parser.add_argument("--phases", default="latency,throughput,watch")
+    parser.add_argument("--api-workers", type=int, default=1, help="API server processes")
     parser.add_argument("--poll-interval", type=float, default=0.1,
                         help="how often an idle pull unit asks for tasks")
     args = parser.parse_args()
@@ -140,7 +140,8 @@ def run(url: str, args: argparse.Namespace) -> list[tuple[str, str]]:
     http = httpx.Client(base_url=base, timeout=60)
     rng = random.Random(11)
     try:
-        procs.start("server", "serve", "--no-migrate", "--port", str(port))
+        procs.start("server", "serve", "--no-migrate", "--port", str(port), "--workers",
+                    str(args.api_workers))
         wait_for(lambda: _ready(http), 60, 0.1)
         procs.start("worker", "worker")
         procs.start("simulator", "simulate-units", "--config", str(work / "units.json"),

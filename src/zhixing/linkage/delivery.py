@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from zhixing.core import jobs
@@ -54,22 +54,22 @@ def _dumps(data: Any) -> bytes:
 
 def fetch(session: Session, unit_id: int, limit: int) -> tuple[bytes, int]:
     """The body of a ``TaskBatch`` (the unit's oldest pending tasks, marked delivered) and
-    the number of tasks in it."""
+    the number of tasks in it. Two statements, whatever the batch size."""
     now = utcnow()
-    rows = list(session.scalars(
-        select(LinkageTask).where(LinkageTask.unit_id == unit_id,
-                                  LinkageTask.status.in_((TaskStatus.QUEUED,
-                                                          TaskStatus.DELIVERED)),
-                                  LinkageTask.available_at <= now)
-        .order_by(LinkageTask.id).limit(limit + 1).with_for_update(skip_locked=True)))
+    rows = session.execute(
+        select(LinkageTask.id, LinkageTask.message).where(
+            LinkageTask.unit_id == unit_id,
+            LinkageTask.status.in_((TaskStatus.QUEUED, TaskStatus.DELIVERED)),
+            LinkageTask.available_at <= now)
+        .order_by(LinkageTask.id).limit(limit + 1).with_for_update(skip_locked=True)).all()
     batch, more = rows[:limit], len(rows) > limit
-    for task in batch:
-        task.status = TaskStatus.DELIVERED
-        task.delivered_at = task.delivered_at or now
-        task.available_at = now + REOFFER_AFTER
-        task.delivery_attempts += 1
+    if batch:
+        session.execute(update(LinkageTask).where(LinkageTask.id.in_([r[0] for r in batch]))
+                        .values(status=TaskStatus.DELIVERED, available_at=now + REOFFER_AFTER,
+                                delivered_at=func.coalesce(LinkageTask.delivered_at, now),
+                                delivery_attempts=LinkageTask.delivery_attempts + 1))
     return _dumps({"schema_version": wire.SCHEMA_VERSION,
-                   "tasks": [t.message for t in batch], "more": more}), len(batch)
+                   "tasks": [r[1] for r in batch], "more": more}), len(batch)
 
 
 # --- push --------------------------------------------------------------------------------------

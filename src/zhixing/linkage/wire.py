@@ -833,25 +833,35 @@ def check_result(task: Task, result: Result) -> None:
 
     Codes: ``task_mismatch``, ``kind_mismatch``, ``amount_mismatch``, ``period_exceeded``.
     """
-    if result.task_id != task.task_id:
+    order = task.control
+    check_result_for(task.task_id, task.kind, result,
+                     ordered_fen=order.amount_fen if order else None,
+                     period_days=order.period_days if order else None,
+                     is_control=order is not None)
+
+
+def check_result_for(task_id: str, kind: str, result: Result, *, ordered_fen: int | None,
+                     period_days: int | None, is_control: bool) -> None:
+    """:func:`check_result` from the task's fields (a receiver that stored the task as JSON
+    need not parse it again)."""
+    if result.task_id != task_id:
         raise WireError("task_mismatch", "the result answers another task")
     payload = result.payload
     if payload is None:
         return
-    if payload.kind != task.kind:
-        raise WireError("kind_mismatch", f"a {task.kind} task is answered with a "
+    if payload.kind != kind:
+        raise WireError("kind_mismatch", f"a {kind} task is answered with a "
                         f"{payload.kind} payload")
-    if not isinstance(payload, ControlOutcome) or task.control is None:
+    if not isinstance(payload, ControlOutcome) or not is_control:
         return
-    order = task.control
-    if payload.amount_ordered_fen != order.amount_fen:
+    if payload.amount_ordered_fen != ordered_fen:
         raise WireError("amount_mismatch", "amount_ordered_fen is the task's amount_fen "
-                        f"({order.amount_fen})")
-    if payload.expires_on is not None and order.period_days is not None:
+                        f"({ordered_fen})")
+    if payload.expires_on is not None and period_days is not None:
         applied_on = payload.applied_at.astimezone(CHINA_TIME).date()
-        if payload.expires_on > applied_on + timedelta(days=order.period_days):
+        if payload.expires_on > applied_on + timedelta(days=period_days):
             raise WireError("period_exceeded", f"the order holds for at most "
-                            f"{order.period_days} days from the day it was applied")
+                            f"{period_days} days from the day it was applied")
 
 
 def same_content(a: BaseModel, b: BaseModel,
