@@ -25,6 +25,7 @@ from zhixing.courts import api as courts_api
 from zhixing.courts import views as courts_views
 from zhixing.linkage import api as linkage_api
 from zhixing.linkage import server as linkage_server
+from zhixing.linkage import views as linkage_views
 from zhixing.web import errors, i18n, ops, views
 from zhixing.web.deps import LoginRequired
 from zhixing.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -99,6 +100,7 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
     app.include_router(courts_views.router)
     app.include_router(cases_views.router)
     app.include_router(analytics_views.router)
+    app.include_router(linkage_views.router)
     return app
 
 

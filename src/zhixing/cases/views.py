@@ -23,7 +23,7 @@ from zhixing.cases import (
     service,
     statutory,
 )
-from zhixing.cases.models import CaseEvent
+from zhixing.cases.models import Case, CaseEvent
 from zhixing.cases.schemas import (
     AssetIn,
     CaseCreate,
@@ -48,6 +48,16 @@ def survey_links(db: DbSession, case_id: int) -> list[dict[str, Any]]:
     from zhixing.analytics.surveys import links_for_case
 
     return links_for_case(db, case_id)
+
+
+def network_panel(db: DbSession, actor: Actor, case: Case, allowed_actions: list[str],
+                  form: dict[str, Any] | None) -> dict[str, Any]:
+    # Imported here: linkage builds on cases, not the other way round.
+    from zhixing.linkage.views import case_panel
+
+    return case_panel(db, actor, case, allowed_actions, form)
+
+
 Filter = Annotated[queries.CaseFilter, Depends(api.case_filter)]
 
 
@@ -156,7 +166,8 @@ async def create_case(request: Request, actor: ConsoleUser, db: DbSession) -> Re
 
 
 def _case_page(request: Request, actor: Actor, db: DbSession, case_id: int,
-               error: DomainError | None = None) -> Response:
+               error: DomainError | None = None,
+               network_form: dict[str, Any] | None = None) -> Response:
     case = service.get_case(db, actor, case_id)
     detail = presenters.detail(db, actor, case)
     events = db.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
@@ -175,6 +186,7 @@ def _case_page(request: Request, actor: Actor, db: DbSession, case_id: int,
         "today": service.today(), "query_code": documents.query_code(case.case_number),
         "can_act": bool(detail.allowed_actions),
         "survey_links": survey_links(db, case.id) if detail.conclusion == "closed_for_now" else [],
+        "network": network_panel(db, actor, case, detail.allowed_actions, network_form),
     }, status_code=error.status_code if error else 200)
 
 

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zhixing.cases import policy
@@ -205,6 +206,14 @@ def create(session: Session, actor: Actor, case: Case, asset_id: int, body: Orde
            *, origin: str = "officer") -> ControlOrder:
     if origin == "officer":
         policy.require_act(actor, case)
+    # Controls outlive the case (a 终本 case keeps its freezes): renew and release them.
+    if body.kind not in ("renew_freeze", "release") and case.state in (CaseState.CONCLUDED,
+                                                                       CaseState.SUSPENDED):
+        raise Conflict(f"the case is {case.state}", code=f"case_{case.state}")
+    asset = get_asset(session, case, asset_id)
+    # Orders on one asset queue here; a second submit of the same request (a double click
+    # racing the first) then finds the first one committed.
+    lock_for_update(session, Asset, asset.id)
     if body.request_key is not None:
         existing = session.scalar(select(ControlOrder).where(
             ControlOrder.case_id == case.id, ControlOrder.request_key == body.request_key))
@@ -214,12 +223,6 @@ def create(session: Session, actor: Actor, case: Case, asset_id: int, body: Orde
                 raise Conflict("this request_key was used for another order",
                                code="request_key_reused")
             return existing
-    # Controls outlive the case (a 终本 case keeps its freezes): renew and release them.
-    if body.kind not in ("renew_freeze", "release") and case.state in (CaseState.CONCLUDED,
-                                                                       CaseState.SUSPENDED):
-        raise Conflict(f"the case is {case.state}", code=f"case_{case.state}")
-    asset = get_asset(session, case, asset_id)
-    lock_for_update(session, Asset, asset.id)
     unit = _unit_for(session, asset, body.kind)
     chain = active_chain(session, asset.id)
     if body.kind in ("freeze", "seal") and chain is not None and origin != "watch":
@@ -253,8 +256,14 @@ def create(session: Session, actor: Actor, case: Case, asset_id: int, body: Orde
         status=(OrderStatus.AWAITING_APPROVAL if body.kind == "deduct" and origin != "watch"
                 else OrderStatus.WAITING),
         requested_by=actor.user_id, requested_at=utcnow(), released=False)
-    session.add(order)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(order)
+            session.flush()
+    except IntegrityError:
+        # The same request key raced in on another asset of the case: the first one stands.
+        raise Conflict("this request_key was used for another order",
+                       code="request_key_reused") from None
     if order.status == OrderStatus.WAITING:
         advance_chain(session, order.chain_id)
     event(session, case, actor if actor.kind == "user" else None, "order",

@@ -100,8 +100,9 @@ def _nonce_store(session: Session) -> Callable[[str, str, datetime], bool]:
 
     def seen(key_id: str, nonce: str, keep_until: datetime) -> bool:
         stmt = insert(SeenNonce).values(key_id=key_id, nonce=nonce, keep_until=keep_until)
-        result = session.execute(stmt.on_conflict_do_nothing())
-        return int(getattr(result, "rowcount", 0) or 0) == 0
+        # RETURNING, not rowcount: psycopg reports -1 rows for INSERT ... ON CONFLICT.
+        inserted = session.execute(stmt.on_conflict_do_nothing().returning(SeenNonce.nonce))
+        return inserted.first() is None
 
     return seen
 

@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from zhixing.core.clock import to_local
 from zhixing.web import i18n, nav
 
-DOMAINS_WITH_TEMPLATES = ("web", "courts", "cases", "analytics")
+DOMAINS_WITH_TEMPLATES = ("web", "courts", "cases", "analytics", "linkage")
 
 
 def _template_dirs() -> list[str]:
@@ -22,7 +22,14 @@ def _template_dirs() -> list[str]:
     return [str(root / d / "templates") for d in DOMAINS_WITH_TEMPLATES]
 
 
-def _local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+def _local_time(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A moment in China time; also an RFC 3339 text as stored in a JSON message."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return to_local(moment).strftime(fmt)
     return "" if value is None else to_local(value).strftime(fmt)
 
 

@@ -17,4 +17,4 @@ ROLE_LABELS = (
 COURT_LEVELS = (N_("high"), N_("intermediate"), N_("basic"))
 NAV_LABELS = (N_("Workbench"), N_("My work"), N_("Cases"), N_("Register a case"),
               N_("Courts & command centers"), N_("Users"), N_("Audit trail"),
-              N_("Indicators"), N_("Big screen"))
+              N_("Indicators"), N_("Big screen"), N_("Network query & control"))
