@@ -148,7 +148,7 @@ def demo(
         shutil.rmtree(ledgers, ignore_errors=True)
         simulator = subprocess.Popen(  # noqa: S603 (our own command)
             [sys.executable, "-m", "zhixing.cli", "simulate-units", "--config",
-             str(config_file), "--ledger-dir", str(ledgers), "--poll-interval", "1"])
+             str(config_file), "--ledger-dir", str(ledgers), "--long-poll", "20"])
         try:
             _serve(host, port, 1)
         finally:
