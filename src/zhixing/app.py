@@ -23,6 +23,11 @@ from zhixing.core.jobs import Worker
 from zhixing.core.settings import get_settings
 from zhixing.courts import api as courts_api
 from zhixing.courts import views as courts_views
+from zhixing.credit import api as credit_api
+from zhixing.credit import partner_api as credit_partner_api
+from zhixing.credit import public_api as credit_public_api
+from zhixing.credit import public_views as credit_public_views
+from zhixing.credit import views as credit_views
 from zhixing.linkage import api as linkage_api
 from zhixing.linkage import server as linkage_server
 from zhixing.linkage import views as linkage_views
@@ -92,13 +97,19 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
     app.include_router(courts_api.router)
     app.include_router(cases_api.router)
     app.include_router(cases_api.public_router)
+    app.include_router(credit_api.router)
+    app.include_router(credit_public_api.public_router)
     app.include_router(analytics_api.router)
     app.include_router(linkage_api.router)
     app.include_router(linkage_server.router)
     linkage_server.install_openapi(app)
+    app.include_router(credit_partner_api.router)
+    app.include_router(credit_partner_api.admin_router)
     app.include_router(views.router)
     app.include_router(courts_views.router)
     app.include_router(cases_views.router)
+    app.include_router(credit_public_views.router)
+    app.include_router(credit_views.router)
     app.include_router(analytics_views.router)
     app.include_router(linkage_views.router)
     return app

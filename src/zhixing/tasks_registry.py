@@ -9,6 +9,7 @@ from zhixing.analytics import surveys as analytics_surveys  # noqa: F401 (regist
 from zhixing.cases import tasks as cases_tasks
 from zhixing.core import tasks as core_tasks
 from zhixing.courts import tasks as courts_tasks
+from zhixing.credit import sweep as credit_sweep
 from zhixing.linkage import delivery as linkage_delivery
 
 
@@ -18,3 +19,4 @@ def schedule_recurring(session: Session) -> None:
     cases_tasks.schedule_recurring(session)
     analytics_aggregates.schedule_recurring(session)
     linkage_delivery.schedule_recurring(session)
+    credit_sweep.schedule_recurring(session)

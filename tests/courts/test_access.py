@@ -77,14 +77,49 @@ RECORD_ROUTES: dict[tuple[str, str], Rule] = {
     ("post", "/api/v1/cases/{case_id}/orders/{order_id}/decision"): Rule(403, 403, {
         "approve": True}),
     # Linked units serve the region: only the high court's administrators manage them.
+    ("post", "/api/v1/cases/{case_id}/listings"): Rule(ACT_ON_CASE, 403, {
+        "party_id": 1, "ground": 2, "conduct": "拒不申报财产"}),
+    ("get", "/api/v1/cases/{case_id}/listings"): READ,
+    ("get", "/api/v1/listings/{listing_id}"): READ,
+    ("get", "/api/v1/listings/{listing_id}/versions"): READ,
+    ("post", "/api/v1/listings/{listing_id}/decision"): Rule((200, 409), 403, {
+        "approve": False, "note": "不予纳入"}),
+    ("post", "/api/v1/listings/{listing_id}/deletion"): Rule(409, 403, {
+        "ground": "active_performance"}),
+    ("post", "/api/v1/listings/{listing_id}/revocation"): Rule(409, 403, {"reason": "错误"}),
+    ("post", "/api/v1/listings/{listing_id}/extension"): Rule(409, 403, {
+        "years": 1, "reason": "多次"}),
+    ("post", "/api/v1/listings/{listing_id}/corrections"): Rule(409, 403, {
+        "filed_by_name": "某", "grounds": "错误"}),
+    ("get", "/api/v1/listings/{listing_id}/corrections"): READ,
+    ("post", "/api/v1/corrections/{correction_id}/decision"): Rule(404, 404, {
+        "upheld": False, "note": "不成立"}),
+    ("post", "/api/v1/corrections/{correction_id}/higher-review"): Rule(404, 404, {}),
+    ("post", "/api/v1/corrections/{correction_id}/higher-decision"): Rule(404, 404, {
+        "upheld": False, "note": "不成立"}),
+    ("post", "/api/v1/cases/{case_id}/restrictions"): Rule(ACT_ON_CASE, 403, {
+        "party_id": 1, "kind": "exit"}),
+    ("get", "/api/v1/cases/{case_id}/restrictions"): READ,
+    ("post", "/api/v1/restrictions/{restriction_id}/lift"): Rule((200, 409), 403, {
+        "reason": "security"}),
+    ("post", "/api/v1/restrictions/{restriction_id}/exceptions"): Rule(409, 403, {
+        "person_id": 1, "activities": ["flight"], "reason": "就医"}),
     ("patch", "/api/v1/units/{unit_id}"): Rule(403, 403, {"enabled": False}),
     ("post", "/api/v1/units/{unit_id}/keys"): Rule(403, 403),
     ("post", "/api/v1/units/{unit_id}/keys/rotate"): Rule(403, 403),
     ("delete", "/api/v1/units/{unit_id}/keys"): Rule(403, 403),
+    # Partner agencies likewise: the high court's administrators only.
+    ("get", "/api/v1/partners/{partner_id}"): Rule(403, 403),
+    ("patch", "/api/v1/partners/{partner_id}"): Rule(403, 403, {"enabled": False}),
+    ("post", "/api/v1/partners/{partner_id}/keys"): Rule(403, 403),
+    ("post", "/api/v1/partners/{partner_id}/keys/{key_id}/revoke"): Rule(403, 403),
 }
 UNITS = {("patch", "/api/v1/units/{unit_id}"), ("post", "/api/v1/units/{unit_id}/keys"),
          ("post", "/api/v1/units/{unit_id}/keys/rotate"),
-         ("delete", "/api/v1/units/{unit_id}/keys")}
+         ("delete", "/api/v1/units/{unit_id}/keys"),
+         ("get", "/api/v1/partners/{partner_id}"), ("patch", "/api/v1/partners/{partner_id}"),
+         ("post", "/api/v1/partners/{partner_id}/keys"),
+         ("post", "/api/v1/partners/{partner_id}/keys/{key_id}/revoke")}
 UNRELATED_EXCEPTIONS = {("get", "/api/v1/courts/{code}")} | UNITS  # not court records
 
 
@@ -124,9 +159,20 @@ def targets(client: TestClient, people: Callable[[str], dict[str, str]]) -> dict
     case = client.post("/api/v1/cases", headers=people("qingxiu.officer"),
                        json=case_payload(filed_days_ago=30)).json()
     user = client.get("/api/v1/me", headers=people("m.qingxiu")).json()
-    return {"user_id": str(user["id"]), "case_id": str(case["id"]), "asset_id": "999999",
+    officer = people("qingxiu.officer")
+    debtor = next(p["id"] for p in case["parties"] if p["role"] == "debtor")
+    listing = client.post(f"/api/v1/cases/{case['id']}/listings", headers=officer, json={
+        "party_id": debtor, "ground": 2, "conduct": "拒不申报财产"}).json()
+    client.post(f"/api/v1/cases/{case['id']}/transitions", headers=officer,
+                json={"action": "advance", "to": "notice_served"})
+    restriction = client.post(f"/api/v1/cases/{case['id']}/restrictions", headers=officer,
+                              json={"party_id": debtor, "kind": "exit"}).json()
+    return {"listing_id": str(listing["id"]), "restriction_id": str(restriction["id"]),
+            "correction_id": "999999", "user_id": str(user["id"]), "case_id": str(case["id"]),
+            "asset_id": "999999",
             "doc_id": "999999", "reason": "audit", "code": "桂0103", "inquiry_id": "999999",
-            "order_id": "999999", "unit_id": "999999"}
+            "order_id": "999999", "unit_id": "999999", "partner_id": "999999",
+            "key_id": "zxk_999999"}
 
 
 def _call(client: TestClient, method: str, url: str, rule: Rule,

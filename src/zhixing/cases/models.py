@@ -75,7 +75,8 @@ class Party(Base):
     __tablename__ = "parties"
     __table_args__ = (
         UniqueConstraint("id_kind", "id_number", name="uq_parties_identity"),
-        Index("ix_parties_name", "name"),
+        # (name, id): the public list search reads party ids by exact name from the index alone.
+        Index("ix_parties_name_id", "name", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -50,6 +50,13 @@ def survey_links(db: DbSession, case_id: int) -> list[dict[str, Any]]:
     return links_for_case(db, case_id)
 
 
+def credit_panel(db: DbSession, actor: Actor, case: Case) -> dict[str, Any]:
+    # Imported here: credit builds on cases, not the other way round.
+    from zhixing.credit.views import case_panel
+
+    return case_panel(db, actor, case)
+
+
 def network_panel(db: DbSession, actor: Actor, case: Case, allowed_actions: list[str],
                   form: dict[str, Any] | None) -> dict[str, Any]:
     # Imported here: linkage builds on cases, not the other way round.
@@ -187,6 +194,7 @@ def _case_page(request: Request, actor: Actor, db: DbSession, case_id: int,
         "can_act": bool(detail.allowed_actions),
         "survey_links": survey_links(db, case.id) if detail.conclusion == "closed_for_now" else [],
         "network": network_panel(db, actor, case, detail.allowed_actions, network_form),
+        "credit": credit_panel(db, actor, case),
     }, status_code=error.status_code if error else 200)
 
 

@@ -94,6 +94,14 @@ class Fact:
 
 
 @dataclass(frozen=True)
+class DeleteListing:
+    """The officer deletes the case's listings (a deletion event in RULES.md)."""
+
+    on: date
+    ground: str
+
+
+@dataclass(frozen=True)
 class Pause:
     on: date
     reason: str
@@ -135,7 +143,8 @@ class Money:
     asset: int | None = None
 
 
-Step = Advance | Suspend | Resume | Conclude | Fact | Pause | EndPause | AddAsset | Control | Money
+Step = (Advance | Suspend | Resume | Conclude | Fact | Pause | EndPause | AddAsset | Control | Money
+        | DeleteListing)
 
 
 @dataclass(frozen=True)
@@ -744,6 +753,7 @@ def _story_plans(pop: _Population, rng: random.Random, courts: dict[str, CourtRe
         Fact(filed + timedelta(days=25), "consumption_restriction"),
         Fact(filed + timedelta(days=40), "dishonest_listing_decided"),
         Money(filed + timedelta(days=97), "recovered", applied),
+        DeleteListing(filed + timedelta(days=98), "full_performance"),
         Advance(filed + timedelta(days=98), "controlling"),
         Advance(filed + timedelta(days=99), "disbursing"),
         Money(filed + timedelta(days=110), "disbursed", applied),
@@ -838,32 +848,48 @@ def party_specs(plans: Sequence[CasePlan]) -> list[PartyIn]:
 def ensure_officers(session: Session, *, seed: int = 2014) -> int:
     """One demo officer for every court without an officer. The password is hashed once and
     the hash reused (argon2 costs ~50 ms a hash); the named demo users stay as they are."""
+    return _ensure_role(session, Role.OFFICER, officer_username, "执行法官", seed + 1)
+
+
+def approver_username(court_code: str) -> str:
+    """approver.0103 for 桂0103, approver.gx for the high court."""
+    return "approver." + officer_username(court_code).removeprefix("officer.")
+
+
+def ensure_approvers(session: Session, *, seed: int = 2014) -> int:
+    """One approver (执行局长) for every court without one: listing decisions and deductions
+    need a second person."""
+    return _ensure_role(session, Role.APPROVER, approver_username, "执行局长", seed + 2)
+
+
+def _ensure_role(session: Session, role: Role, username_of: Callable[[str], str], title: str,
+                 seed: int) -> int:
     from zhixing.demo import DEMO_PASSWORD  # here: the demo command may import this module
 
-    with_officer = set(session.scalars(
+    with_role = set(session.scalars(
         select(User.court_id).join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role == Role.OFFICER.value, User.is_active.is_(True))))
+        .where(UserRole.role == role.value, User.is_active.is_(True))))
     courts = session.scalars(select(Court).order_by(Court.path)).all()
-    missing = [c for c in courts if c.id not in with_officer]
+    missing = [c for c in courts if c.id not in with_role]
     if not missing:
         return 0
     fake = Faker("zh_CN")
-    fake.seed_instance(seed + 1)
+    fake.seed_instance(seed)
     password_hash = hash_password(DEMO_PASSWORD)
     taken = set(session.scalars(select(User.username)))
     created = 0
     for court in missing:
-        username = officer_username(court.code)
+        username = username_of(court.code)
         if username in taken:
             continue
-        user = User(username=username, display_name=f"执行法官 {fake.name()}",
+        user = User(username=username, display_name=f"{title} {fake.name()}",
                     court_id=court.id, password_hash=password_hash, is_active=True,
                     created_at=utcnow(), failed_logins=0)
-        user.role_rows = [UserRole(role=Role.OFFICER.value)]
+        user.role_rows = [UserRole(role=role.value)]
         session.add(user)
         session.flush()
         audit.record(session, SYSTEM, "user.created", object_type="user", object_id=user.id,
-                     court_id=court.id, details={"username": username, "roles": ["officer"],
+                     court_id=court.id, details={"username": username, "roles": [role.value],
                                                  "demo": True})
         created += 1
     return created
@@ -892,6 +918,16 @@ class _Officers:
             raise LookupError(f"court {plan.court_code} has no officer")
         return names[plan.officer_slot % len(names)]
 
+    def approver(self, court_code: str, officer: str) -> Actor | None:
+        """The court's first approver who is not the case's officer: two people decide."""
+        username = self.session.scalar(
+            select(User.username).join(Court, Court.id == User.court_id)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(Court.code == court_code, UserRole.role == Role.APPROVER.value,
+                   User.is_active.is_(True), User.username != officer)
+            .order_by(User.username).limit(1))
+        return self.actor(username) if username else None
+
     def actor(self, username: str) -> Actor:
         if username not in self.actors:
             user = self.session.scalar(select(User).where(User.username == username))
@@ -900,8 +936,11 @@ class _Officers:
         return self.actors[username]
 
 
-def apply_plan(session: Session, actor: Actor, plan: CasePlan, officer: str) -> tuple[Case, int]:
-    """Register one case and replay its history. Returns the case and the service calls."""
+def apply_plan(session: Session, actor: Actor, plan: CasePlan, officer: str,
+               approver: Actor | None = None) -> tuple[Case, int]:
+    """Register one case and replay its history. Returns the case and the service calls.
+    With an ``approver``, listing and restriction facts become real listing decisions and
+    restriction orders (credit discipline), made by the officer and approved by him."""
     create = plan.create.model_copy(update={"officer_username": officer})
     case = service.register(session, actor, create)
     calls = 1
@@ -928,8 +967,13 @@ def apply_plan(session: Session, actor: Actor, plan: CasePlan, officer: str) -> 
             service.transition(session, actor, case, TransitionIn.model_validate(
                 {"action": "conclude", "conclusion": step.conclusion, "ground": step.ground,
                  "on": step.on}))
+        elif isinstance(step, Fact) and approver is not None and _credit_fact(
+                session, actor, approver, case, debtors[0], step):
+            pass
         elif isinstance(step, Fact):
             service.record_fact(session, actor, case, FactIn(kind=step.kind, on=step.on))
+        elif isinstance(step, DeleteListing):
+            _delete_listing(session, actor, case, step)
         elif isinstance(step, Pause):
             service.start_pause(session, actor, case, step.reason, step.on)
         elif isinstance(step, EndPause):
@@ -953,6 +997,41 @@ def apply_plan(session: Session, actor: Actor, plan: CasePlan, officer: str) -> 
     return case, calls
 
 
+CONDUCT = "有履行能力而拒不履行生效法律文书确定的义务"
+
+
+def _credit_fact(session: Session, officer: Actor, approver: Actor, case: Case, debtor_id: int,
+                 step: Fact) -> bool:
+    """A listing or a consumption restriction made through the credit services. False when
+    the fact is of another kind (or the case is not far enough to restrict)."""
+    from zhixing.credit import listings, restrictions
+    from zhixing.credit.schemas import ListingDecisionIn, ListingIn, RestrictionIn
+
+    if step.kind == "consumption_restriction" and case.state not in ("filed", "concluded",
+                                                                     "suspended"):
+        restrictions.issue(session, officer, case, RestrictionIn(party_id=debtor_id,
+                                                                 on=step.on))
+        return True
+    if step.kind == "dishonest_listing_decided" and case.state not in ("concluded",
+                                                                       "suspended"):
+        listing = listings.propose(session, officer, case, ListingIn(
+            party_id=debtor_id, ground=1, conduct=CONDUCT))
+        listings.decide(session, approver, listing, ListingDecisionIn(approve=True, on=step.on))
+        return True
+    return False
+
+
+def _delete_listing(session: Session, actor: Actor, case: Case, step: DeleteListing) -> None:
+    from zhixing.credit import listings
+    from zhixing.credit.models import Listing, ListingStatus
+    from zhixing.credit.schemas import ListingDeletionIn
+
+    for listing in session.scalars(select(Listing).where(
+            Listing.case_id == case.id, Listing.status == ListingStatus.ACTIVE)):
+        listings.delete(session, actor, listing, ListingDeletionIn.model_validate(
+            {"ground": step.ground, "on": step.on}))
+
+
 def seed_cases(session: Session, *, count: int = 3000, seed: int = 2014,
                batch: int = BATCH) -> SeedReport:
     """Create ``count`` demo cases (the three story cases among them) through the services.
@@ -962,6 +1041,7 @@ def seed_cases(session: Session, *, count: int = 3000, seed: int = 2014,
     """
     started = time.perf_counter()
     created_officers = ensure_officers(session, seed=seed)
+    ensure_approvers(session, seed=seed)
     session.commit()
     plans = plan_cases(count=count, seed=seed)
     officers = _Officers(session)
@@ -977,7 +1057,8 @@ def seed_cases(session: Session, *, count: int = 3000, seed: int = 2014,
     try:
         for i, plan in enumerate(plans):
             username = officers.username(plan)
-            case, n = apply_plan(session, officers.actor(username), plan, username)
+            case, n = apply_plan(session, officers.actor(username), plan, username,
+                                 officers.approver(plan.court_code, username))
             calls += n
             case_ids.append(case.id)
             if plan.story:

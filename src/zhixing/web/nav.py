@@ -28,6 +28,8 @@ SECTIONS: list[NavItem] = [
     NavItem("/network/units", "Network query & control", ("officer", "approver",
                                                           "duty_officer", "duty_leader",
                                                           "auditor", "admin")),
+    NavItem("/credit", "Dishonest-debtor list", ("officer", "approver", "duty_officer",
+                                                 "duty_leader", "auditor", "admin")),
     NavItem("/courts", "Courts & command centers"),
     NavItem("/admin/users", "Users", ("admin", "auditor")),
     NavItem("/audit", "Audit trail", ("auditor", "admin")),

@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from zhixing.core.clock import to_local
 from zhixing.web import i18n, nav
 
-DOMAINS_WITH_TEMPLATES = ("web", "courts", "cases", "analytics", "linkage")
+DOMAINS_WITH_TEMPLATES = ("web", "courts", "cases", "analytics", "linkage", "credit")
 
 
 def _template_dirs() -> list[str]:
