@@ -320,8 +320,9 @@ async def _open_loop(url: str, headers: dict[str, str], strangers: list[str], ra
     bodies = [json.dumps({"people": [{"ref": "1", "id_number": n}]}).encode()
               for n in strangers[:count]]
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30,
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    timeout = httpx.Timeout(60, pool=None)  # queueing in the client counts as latency
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout,
                                  limits=limits) as http:
         for body in bodies[:50]:  # open the connections
             await http.post(SCREEN, content=body)

@@ -208,7 +208,7 @@ class Generator:
         roll = rng.random()
         effective = filed + timedelta(days=rng.randrange(20, 200))
         effective = min(effective, self.today - timedelta(days=1))
-        publish = effective
+        publish: date | None = effective
         status = "active"
         if roll < 0.05:
             publish = self.today + timedelta(days=rng.randrange(1, 90))  # grace period
@@ -473,7 +473,7 @@ def show_plan(engine: Engine, backend: str, today: date) -> None:
                 .where(Party.name == name, public.published(today))
                 .order_by(Listing.publish_on.desc(), Listing.id.desc())
                 .limit(public.COUNT_CAP + 1))
-        sql = str(stmt.compile(dialect=postgresql.dialect(),
+        sql = str(stmt.compile(dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
                                compile_kwargs={"literal_binds": True}))
         for row in conn.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql)):
             captured.append(row[0])

@@ -24,6 +24,7 @@ from zhixing.core.settings import get_settings
 from zhixing.courts import api as courts_api
 from zhixing.courts import views as courts_views
 from zhixing.credit import api as credit_api
+from zhixing.credit import follower as credit_follower
 from zhixing.credit import partner_api as credit_partner_api
 from zhixing.credit import public_api as credit_public_api
 from zhixing.credit import public_views as credit_public_views
@@ -55,7 +56,14 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         worker: Worker | None = start_embedded() if run_worker else None
+        # The screening indexes load and follow the list's feed in the background; tests drive
+        # them request by request instead (each request catches up on its own).
+        follow = settings.env != "test"
+        if follow:
+            credit_follower.start_follower()
         yield
+        if follow:
+            credit_follower.get_indexes().stop()
         if worker is not None:
             worker.stop()
 

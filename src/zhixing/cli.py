@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -102,6 +104,7 @@ def demo(
     from zhixing.analytics.aggregates import rebuild
     from zhixing.core.db import reset_engine, session_factory, transaction
     from zhixing.core.settings import get_settings
+    from zhixing.credit import onboarding as credit_onboarding
     from zhixing.demo import DEMO_PASSWORD, DEMO_USERS, seed_users
     from zhixing.demo_data.cases import seed_cases
     from zhixing.linkage import onboarding
@@ -137,6 +140,21 @@ def demo(
         config = onboarding.simulated_units(session, f"http://{host}:{port}")
     onboarding.write_secret_file(config_file, config)
     typer.echo(f"{len(config['units'])} linked units onboarded; their simulator: {config_file}")
+    with transaction() as session:
+        partner_demo = credit_onboarding.demo_partners(session)
+    partners_file = db_file.resolve().parent / "zhixing-demo-partners.json"
+    onboarding.write_secret_file(partners_file, partner_demo)
+    typer.echo(f"partner agencies loaded; demo keys of {', '.join(partner_demo['keys'])}: "
+               f"{partners_file}")
+    if partner_demo["listed"]:
+        person = partner_demo["listed"]
+        typer.echo("Partner screening, live: the airline checks a listed debtor "
+                   f"({person['name']}):")
+        body = json.dumps({"activities": ["flight"], "people": [
+            {"ref": "1", "id_number": person["id_number"]}]}, ensure_ascii=False)
+        typer.echo(f"  curl -s -H 'Authorization: Bearer {partner_demo['keys']['caac']}' "
+                   f"-H 'Content-Type: application/json' -d {shlex.quote(body)} "
+                   f"http://{host}:{port}/api/v1/partner/screen")
     liu_id = _liu_id_number(report.stories.get("liu"))
     typer.echo("Liu story, live: log in as qingxiu.officer, open case "
                f"{report.stories.get('liu')}, start a network query (网络查控) and freeze the ICBC "

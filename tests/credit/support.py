@@ -20,6 +20,8 @@ from tests.conftest import AuthHeaders
 from zhixing.cases.models import Case, Party
 from zhixing.core.actor import SYSTEM
 from zhixing.core.db import transaction
+from zhixing.courts import identity
+from zhixing.courts.models import ClientKind
 from zhixing.credit import entries, follower
 from zhixing.credit import partners as registry
 from zhixing.credit.activities import mask_of
@@ -83,8 +85,8 @@ def onboard(*codes: str, **changes: Any) -> dict[str, dict[str, str]]:
             assert partner is not None, code
             for name, value in changes.get(code, {}).items():
                 setattr(partner, name, value)
-            key_id, secret, _ = registry.identity.issue_api_key(
-                session, registry.ClientKind.PARTNER, code, code, [], SYSTEM)
+            key_id, secret, _ = identity.issue_api_key(
+                session, ClientKind.PARTNER, code, code, [], SYSTEM)
             headers[code] = {"Authorization": f"Bearer {key_id}.{secret}"}
     return headers
 

@@ -42,11 +42,11 @@ def _case(client: TestClient, auth: AuthHeaders, debtor: dict[str, Any] | None =
         r = client.post(f"/api/v1/cases/{case['id']}/transitions",
                         json={"action": "advance", "to": step}, headers=auth(OFFICER))
         assert r.status_code == 200, r.text
-    return case
+    return dict(case)
 
 
 def _debtor_id(case: dict[str, Any]) -> int:
-    return next(p["id"] for p in case["parties"] if p["role"] == "debtor")
+    return int(next(p["id"] for p in case["parties"] if p["role"] == "debtor"))
 
 
 def _propose(client: TestClient, auth: AuthHeaders, case: dict[str, Any], **kw: Any
@@ -213,7 +213,7 @@ def test_an_organisation_binds_its_responsible_persons_with_exceptions(
     restriction = r.json()
     assert [b["role"] for b in restriction["bound_persons"]] == ["legal_representative"]
     person_id = restriction["bound_persons"][0]["party_id"]
-    entries = {e.role: e for e in _entries(db)}
+    entries = {str(e.role): e for e in _entries(db)}
     assert set(activities_of(entries["legal_representative"].mask)) >= {Activity.FLIGHT,
                                                                           Activity.HIGH_SPEED_TRAIN}
     r = client.post(f"/api/v1/restrictions/{restriction['id']}/exceptions",
@@ -221,7 +221,7 @@ def test_an_organisation_binds_its_responsible_persons_with_exceptions(
                                                   "activities": ["flight"],
                                                   "reason": "以个人财产支付就医出行"})
     assert r.status_code == 201, r.text
-    entries = {e.role: e for e in _entries(db)}
+    entries = {str(e.role): e for e in _entries(db)}
     assert Activity.FLIGHT not in activities_of(entries["legal_representative"].mask)
     assert Activity.FLIGHT in activities_of(entries["debtor"].mask)
     bad = client.post(f"/api/v1/restrictions/{restriction['id']}/exceptions",

@@ -230,8 +230,8 @@ class TestHitLog:
         screen(client, keys["caac"], [{"ref": "warm", "name": "王伟"}])  # load the index
         numbers = resident_ids(np.random.default_rng(7), 996)
         people = [{"ref": str(i), "id_number": n} for i, n in enumerate(numbers)]
-        people += [{"ref": "liu", "id_number": listed[0].id_number},
-                   {"ref": "liu-old", "id_number": listed[0].id_number},
+        people += [{"ref": "liu", "id_number": str(listed[0].id_number)},
+                   {"ref": "liu-old", "id_number": str(listed[0].id_number)},
                    {"ref": "name", "name": "刘建国"}, {"ref": "name2", "name": "陈静"}]
         statements: list[str] = []
 
