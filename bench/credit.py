@@ -23,7 +23,6 @@ Prints a Markdown table for docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
@@ -35,6 +34,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from bench import loadgen  # noqa: E402
 from bench.screening import NameMaker, identity_numbers, resident_ids  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 
@@ -57,6 +58,8 @@ def main() -> None:
     parser.add_argument("--db-entries", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=500, help="single checks per second")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
+    parser.add_argument("--workers", type=int, default=1, help="API server processes")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--stats", default="", help=argparse.SUPPRESS)
@@ -65,36 +68,54 @@ def main() -> None:
         serve(args)
         return
     work = Path(tempfile.mkdtemp(prefix="zhixing-bench-credit-"))
-    os.environ["ZHIXING_DATABASE_URL"] = f"sqlite:///{work / 'bench.db'}"
+    os.environ["ZHIXING_TEST_BACKEND"] = args.backend
+    from tests.support.database import create_test_database
+
+    db = create_test_database(work, "bench_")
+    os.environ["ZHIXING_DATABASE_URL"] = db.url
     os.environ["ZHIXING_DATA_DIR"] = str(work / "data")
     token, listed = prepare(args.db_entries)
-    port = _free_port()
-    stats = work / "stats.json"
     env = {**os.environ, "ZHIXING_EMBEDDED_WORKER": "false"}
-    log = (work / "server.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bench.credit", "--serve", "--entries", str(args.entries),
-         "--port", str(port), "--stats", str(stats)], cwd=ROOT, env=env, stderr=log,
-        stdout=log)
+    servers: list[tuple[subprocess.Popen[bytes], int, Path]] = []
+    logs = []
     try:
-        url = f"http://127.0.0.1:{port}"
+        # N API processes, each with its own preloaded index, as behind a load balancer: the
+        # clients spread their connections over the processes' ports.
+        for k in range(args.workers):
+            port, stats = _free_port(), work / f"stats-{k}.json"
+            log = (work / f"server-{k}.log").open("wb")
+            logs.append(log)
+            servers.append((subprocess.Popen(
+                [sys.executable, "-m", "bench.credit", "--serve", "--entries",
+                 str(args.entries), "--port", str(port), "--stats", str(stats)], cwd=ROOT,
+                env=env, stderr=log, stdout=log), port, stats))
         started = time.monotonic()
-        while not stats.exists():
-            if server.poll() is not None:
-                raise SystemExit(f"the server ended; see {work / 'server.log'}")
-            time.sleep(0.2)
-        loaded = json.loads(stats.read_text())
+        for server, _port, stats in servers:
+            while not stats.exists():
+                if server.poll() is not None:
+                    raise SystemExit(f"a server ended; see {work}/server-*.log")
+                time.sleep(0.2)
+        loaded = json.loads(servers[0][2].read_text())
         loaded["startup_seconds"] = time.monotonic() - started
-        rows = run(url, {"Authorization": f"Bearer {token}",
-                         "Content-Type": "application/json"}, listed, loaded, args)
+        urls = [f"http://127.0.0.1:{port}" for _, port, _ in servers]
+        rows = run(urls, {"Authorization": f"Bearer {token}",
+                          "Content-Type": "application/json"}, listed, loaded, args)
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
-    print(f"\n| screening over HTTP, {args.entries:,} entries ({os.cpu_count()} cores) "
+        for server, _, _ in servers:
+            server.terminate()
+        for server, _, _ in servers:
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        for log in logs:
+            log.close()
+        from zhixing.core.db import reset_engine
+
+        reset_engine()
+        db.destroy()
+    print(f"\n| screening over HTTP, {args.entries:,} entries, {args.backend}, "
+          f"{args.workers} API process(es) ({os.cpu_count()} cores) "
           f"| figure |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
@@ -241,21 +262,22 @@ def _free_port() -> int:
 # --- the measurements -----------------------------------------------------------------------
 
 
-def run(url: str, headers: dict[str, str], listed: list[tuple[int, int, str, str]],
+def run(urls: list[str], headers: dict[str, str], listed: list[tuple[int, int, str, str]],
         loaded: dict[str, Any], args: argparse.Namespace) -> list[tuple[str, str]]:
     rng = np.random.default_rng(3)
     strangers = resident_ids(rng, 200_000)
     listed_numbers = [n for _, _, n, _ in listed]
-    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
-        warm = http.post(SCREEN, content=_batch(strangers[:1000], listed_numbers, 0))
-        assert warm.status_code == 200, warm.text
-        results = warm.json()["results"]
-        assert sum(bool(r["restricted"]) for r in results) == 10, "listed people not found"
+    for url in urls:
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+            warm = http.post(SCREEN, content=_batch(strangers[:1000], listed_numbers, 0))
+            assert warm.status_code == 200, warm.text
+            results = warm.json()["results"]
+            assert sum(bool(r["restricted"]) for r in results) == 10, "listed people not found"
+    url = urls[0]
 
-    throughput = _throughput(url, headers, strangers, listed_numbers, args.seconds)
+    throughput = _throughput(urls, headers, strangers, listed_numbers, args.seconds)
     _progress(f"throughput {throughput:,.0f} checks/s")
-    p50, p99, achieved = asyncio.run(_open_loop(url, headers, strangers, args.rate,
-                                                args.seconds))
+    p50, p99, achieved = _open_loop(urls, headers, strangers, args.rate, args.seconds)
     _progress(f"open loop p50 {p50 * 1000:.2f} ms p99 {p99 * 1000:.2f} ms")
     name_p50, name_p95 = _names(url, headers, listed)
     _progress(f"names p95 {name_p95 * 1000:.2f} ms")
@@ -290,14 +312,15 @@ def _batch(strangers: list[str], listed: list[str], seed: int, size: int = 1000)
     return json.dumps({"people": people}).encode()
 
 
-def _throughput(url: str, headers: dict[str, str], strangers: list[str], listed: list[str],
-                seconds: float) -> float:
+def _throughput(urls: list[str], headers: dict[str, str], strangers: list[str],
+                listed: list[str], seconds: float) -> float:
     bodies = [_batch(strangers, listed, s) for s in range(20)]
-    done = [0, 0]
+    clients = 2 * len(urls)  # two keep the server busy while one reads the other's answer
+    done = [0] * clients
     stop = time.monotonic() + seconds
 
     def client(k: int) -> None:
-        with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+        with httpx.Client(base_url=urls[k % len(urls)], headers=headers, timeout=60) as http:
             i = k
             while time.monotonic() < stop:
                 resp = http.post(SCREEN, content=bodies[i % len(bodies)])
@@ -306,7 +329,7 @@ def _throughput(url: str, headers: dict[str, str], strangers: list[str], listed:
                 i += 2
 
     start = time.monotonic()
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(2)]
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
@@ -314,32 +337,17 @@ def _throughput(url: str, headers: dict[str, str], strangers: list[str], listed:
     return sum(done) / (time.monotonic() - start)
 
 
-async def _open_loop(url: str, headers: dict[str, str], strangers: list[str], rate: int,
-                     seconds: float) -> tuple[float, float, float]:
+def _open_loop(urls: list[str], headers: dict[str, str], strangers: list[str], rate: int,
+               seconds: float) -> tuple[float, float, float]:
+    """Single checks at a fixed rate (open loop, see bench.loadgen)."""
+    ports = [urlsplit(u).port or 80 for u in urls]
     count = int(rate * seconds)
-    bodies = [json.dumps({"people": [{"ref": "1", "id_number": n}]}).encode()
-              for n in strangers[:count]]
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
-    timeout = httpx.Timeout(60, pool=None)  # queueing in the client counts as latency
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout,
-                                 limits=limits) as http:
-        for body in bodies[:50]:  # open the connections
-            await http.post(SCREEN, content=body)
-        start = time.perf_counter()
-
-        async def one(i: int) -> None:
-            scheduled = start + i / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            resp = await http.post(SCREEN, content=bodies[i])
-            assert resp.status_code == 200
-            latencies.append(time.perf_counter() - scheduled)
-
-        await asyncio.gather(*(one(i) for i in range(count)))
-        elapsed = time.perf_counter() - start
-    return percentile(latencies, 50), percentile(latencies, 99), count / elapsed
+    requests = [loadgen.encode_post(SCREEN, "127.0.0.1", headers, json.dumps(
+        {"people": [{"ref": "1", "id_number": n}]}).encode()) for n in strangers[:count]]
+    result = loadgen.open_loop("127.0.0.1", ports, requests, rate)
+    assert result.errors == 0, result.statuses
+    return (percentile(result.latencies, 50), percentile(result.latencies, 99),
+            result.achieved_rate)
 
 
 def _names(url: str, headers: dict[str, str],

@@ -26,7 +26,9 @@ from zhixing.core.models import AuditRecord
 from zhixing.core.settings import get_settings
 from zhixing.courts.models import User, UserRole
 from zhixing.courts.service import sync_courts
+from zhixing.credit import partner_keys
 from zhixing.demo import DEMO_PASSWORD, seed_users
+from zhixing.linkage import keys as linkage_keys
 from zhixing.models_registry import Base
 
 PASSWORD = DEMO_PASSWORD
@@ -67,6 +69,9 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     )
     yield
     clock.set_offset(timedelta(0))
+    # Machine credentials cached by the process would outlive the rows deleted below.
+    linkage_keys.forget_callers()
+    partner_keys.forget()
     if not uses_db:
         return
     keep = [uid for uid, _ in seeded.values()]

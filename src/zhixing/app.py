@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from urllib.parse import quote
@@ -18,6 +18,8 @@ from zhixing.analytics import api as analytics_api
 from zhixing.analytics import views as analytics_views
 from zhixing.cases import api as cases_api
 from zhixing.cases import views as cases_views
+from zhixing.command import api as command_api
+from zhixing.command import views as command_views
 from zhixing.core import logging as zlogging
 from zhixing.core.jobs import Worker
 from zhixing.core.settings import get_settings
@@ -29,12 +31,19 @@ from zhixing.credit import partner_api as credit_partner_api
 from zhixing.credit import public_api as credit_public_api
 from zhixing.credit import public_views as credit_public_views
 from zhixing.credit import views as credit_views
+from zhixing.field import api as field_api
+from zhixing.field import public_views as field_public_views
+from zhixing.field import views as field_views
 from zhixing.linkage import api as linkage_api
 from zhixing.linkage import server as linkage_server
 from zhixing.linkage import views as linkage_views
-from zhixing.web import errors, i18n, ops, views
+from zhixing.web import errors, ops, views
 from zhixing.web.deps import LoginRequired
-from zhixing.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from zhixing.web.middleware import (
+    BodyLimitMiddleware,
+    LocaleMiddleware,
+    RequestContextMiddleware,
+)
 from zhixing.worker import start_embedded
 
 log = logging.getLogger(__name__)
@@ -85,22 +94,17 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
-    @app.middleware("http")
-    async def locale(request: Request, call_next: Callable[[Request], Awaitable[Response]]
-                     ) -> Response:
-        chosen = i18n.normalize(request.cookies.get(i18n.LANG_COOKIE)) or settings.locale
-        token = i18n.current_locale.set(chosen)
-        try:
-            return await call_next(request)
-        finally:
-            i18n.current_locale.reset(token)
-
+    app.add_middleware(LocaleMiddleware, default=settings.locale)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        upload_bytes=settings.max_upload_bytes, upload_paths=UPLOAD_SUFFIXES)
     app.add_middleware(RequestContextMiddleware)
 
     static_dir = resources.files("zhixing") / "web" / "static"
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
+    # The machine clients' routes are the hottest (screening, the linkage protocol): routes
+    # are matched in order, and each route tried costs some microseconds.
+    app.include_router(credit_partner_api.router)
+    app.include_router(linkage_server.router)
     app.include_router(ops.router)
     app.include_router(courts_api.router)
     app.include_router(cases_api.router)
@@ -109,9 +113,7 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
     app.include_router(credit_public_api.public_router)
     app.include_router(analytics_api.router)
     app.include_router(linkage_api.router)
-    app.include_router(linkage_server.router)
     linkage_server.install_openapi(app)
-    app.include_router(credit_partner_api.router)
     app.include_router(credit_partner_api.admin_router)
     app.include_router(views.router)
     app.include_router(courts_views.router)
@@ -120,6 +122,12 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
     app.include_router(credit_views.router)
     app.include_router(analytics_views.router)
     app.include_router(linkage_views.router)
+    app.include_router(command_api.router)
+    app.include_router(command_views.router)
+    app.include_router(field_api.router)
+    app.include_router(field_api.public_router)
+    app.include_router(field_views.router)
+    app.include_router(field_public_views.router)
     return app
 
 

@@ -102,11 +102,13 @@ def demo(
 ) -> None:
     """Create a fresh demo database with demo data, then serve it, printing the URL and logins."""
     from zhixing.analytics.aggregates import rebuild
+    from zhixing.command import demo as command_demo
     from zhixing.core.db import reset_engine, session_factory, transaction
     from zhixing.core.settings import get_settings
     from zhixing.credit import onboarding as credit_onboarding
     from zhixing.demo import DEMO_PASSWORD, DEMO_USERS, seed_users
     from zhixing.demo_data.cases import seed_cases
+    from zhixing.field import resources as field_resources
     from zhixing.linkage import onboarding
 
     for suffix in ("", "-wal", "-shm"):
@@ -124,6 +126,9 @@ def demo(
         session.commit()
     with transaction() as session:
         rebuild(session)  # indicator days in one pass instead of one refresh per marked day
+    with transaction() as session:
+        command_demo.seed_command(session)  # duty rosters at all 126 centers, a few requests
+        field_resources.seed_field(session)  # teams, 127 vehicles, 320 devices, 90 vehicle sets
     typer.echo(f"{report.cases} cases, {report.parties} parties in {report.seconds:.0f} s")
     typer.echo("")
     typer.echo(f"Zhixing demo: http://{host}:{port}/   (database {db_file})")

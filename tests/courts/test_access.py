@@ -113,6 +113,42 @@ RECORD_ROUTES: dict[tuple[str, str], Rule] = {
     ("patch", "/api/v1/partners/{partner_id}"): Rule(403, 403, {"enabled": False}),
     ("post", "/api/v1/partners/{partner_id}/keys"): Rule(403, 403),
     ("post", "/api/v1/partners/{partner_id}/keys/{key_id}/revoke"): Rule(403, 403),
+    # Field work (zhixing.field): a tip and an incident of Qingxiu; higher duty desks act too.
+    ("get", "/api/v1/field/tips/{tip_id}"): READ,
+    ("post", "/api/v1/field/tips/{tip_id}/triage"): Rule(200, 200, {"urgent": True}),
+    ("post", "/api/v1/field/tips/{tip_id}/merge"): Rule((409, 422), (409, 422), {"into_id": 1}),
+    ("post", "/api/v1/field/tips/{tip_id}/outcome"): Rule((200, 409), (200, 409), {
+        "outcome": "unfounded", "note": "查无此车"}),
+    ("post", "/api/v1/field/tips/{tip_id}/answers"): Rule(201, 201, {"text": "已核查"}),
+    ("post", "/api/v1/cases/{case_id}/reward-offers"): Rule(ACT_ON_CASE, 403, {
+        "applicant_party_id": 1, "amount_fen": 100_000}),
+    ("get", "/api/v1/field/reward-offers/{offer_id}"): READ,
+    ("post", "/api/v1/field/reward-offers/{offer_id}/decision"): Rule(200, 403, {
+        "approve": True}),
+    ("post", "/api/v1/field/reward-offers/{offer_id}/awards"): Rule(409, 403, {"tip_id": 1}),
+    ("patch", "/api/v1/field/resources/{resource_id}"): Rule(404, 404, {"status": "off_duty"}),
+    ("get", "/api/v1/field/dispatches/{dispatch_id}"): Rule(404, 404),
+    ("post", "/api/v1/field/dispatches/{dispatch_id}/status"): Rule(404, 404, {
+        "to": "en_route"}),
+    ("post", "/api/v1/field/dispatches/{dispatch_id}/documents"): Rule(404, 404, files=True),
+    ("post", "/api/v1/field/incidents/{incident_id}/acknowledge"): Rule((200, 409),
+                                                                         (200, 409)),
+    ("post", "/api/v1/field/incidents/{incident_id}/resolve"): Rule((200, 409), (200, 409),
+                                                                     {}),
+    # Command center: Qingxiu's request to Nanning; the hop is Nanning's to acknowledge.
+    ("get", "/api/v1/command/requests/{request_id}"): READ,
+    ("get", "/api/v1/command/requests/{request_id}/timeline"): READ,
+    ("post", "/api/v1/command/requests/{request_id}/documents"): Rule(403, 409, files=True),
+    ("post", "/api/v1/command/requests/{request_id}/result"): Rule(403, 409, {
+        "outcome": "done", "summary": "已办结"}),
+    ("post", "/api/v1/command/hops/{hop_id}/acknowledge"): Rule(403, 200),
+    ("post", "/api/v1/command/hops/{hop_id}/hand-down"): Rule(403, 409),
+    ("get", "/api/v1/command/handovers/{handover_id}"): Rule(404, 404),
+    ("post", "/api/v1/command/handovers/{handover_id}/acknowledge"): Rule(404, 404),
+    ("get", "/api/v1/command/roll-calls/{roll_call_id}"): Rule(404, 404),
+    ("post", "/api/v1/command/roll-calls/{roll_call_id}/answer"): Rule(404, 404, {
+        "status": "nothing"}),
+    ("post", "/api/v1/command/escalations/{escalation_id}/acknowledge"): Rule(404, 404),
 }
 UNITS = {("patch", "/api/v1/units/{unit_id}"), ("post", "/api/v1/units/{unit_id}/keys"),
          ("post", "/api/v1/units/{unit_id}/keys/rotate"),
@@ -167,12 +203,26 @@ def targets(client: TestClient, people: Callable[[str], dict[str, str]]) -> dict
                 json={"action": "advance", "to": "notice_served"})
     restriction = client.post(f"/api/v1/cases/{case['id']}/restrictions", headers=officer,
                               json={"party_id": debtor, "kind": "exit"}).json()
+    assist = client.post("/api/v1/command/requests", headers=people("m.qingxiu"), json={
+        "kind": "verify_lead", "place_court_code": "桂0102", "place": "兴宁区某小区",
+        "subject": "核查线索", "details": "核查被执行人住址", "to_court_code": "桂01"}).json()
+    desk = people("m.qingxiu")
+    tip = client.post("/api/v1/field/tips", headers=desk, json={"content": "车在酒店"}).json()
+    applicant = next(p["id"] for p in case["parties"] if p["role"] == "applicant")
+    offer = client.post(f"/api/v1/cases/{case['id']}/reward-offers", headers=officer, json={
+        "applicant_party_id": applicant, "amount_fen": 100_000}).json()
+    incident = client.post("/api/v1/field/incidents", headers=desk, json={}).json()
     return {"listing_id": str(listing["id"]), "restriction_id": str(restriction["id"]),
+            "tip_id": str(tip["id"]), "offer_id": str(offer["id"]),
+            "incident_id": str(incident["id"]), "resource_id": "999999",
+            "dispatch_id": "999999",
             "correction_id": "999999", "user_id": str(user["id"]), "case_id": str(case["id"]),
             "asset_id": "999999",
             "doc_id": "999999", "reason": "audit", "code": "桂0103", "inquiry_id": "999999",
             "order_id": "999999", "unit_id": "999999", "partner_id": "999999",
-            "key_id": "zxk_999999"}
+            "key_id": "zxk_999999", "request_id": str(assist["id"]),
+            "hop_id": str(assist["hops"][0]["id"]), "handover_id": "999999",
+            "roll_call_id": "999999", "escalation_id": "999999"}
 
 
 def _call(client: TestClient, method: str, url: str, rule: Rule,

@@ -22,7 +22,7 @@ from zhixing.core.actor import SYSTEM
 from zhixing.core.db import transaction
 from zhixing.courts import identity
 from zhixing.courts.models import ClientKind
-from zhixing.credit import entries, follower
+from zhixing.credit import entries, follower, partner_keys
 from zhixing.credit import partners as registry
 from zhixing.credit.activities import mask_of
 from zhixing.credit.models import BoundRole, Entry, Partner, SourceKind
@@ -34,6 +34,7 @@ _source_ids = itertools.count(1000)
 def fresh_indexes() -> Iterator[follower.ScreeningIndexes]:
     """Every test starts from an empty index (the database is emptied between tests), which
     catches up with the feed on every request (poll 0): deterministic without sleeps."""
+    partner_keys.forget()  # keys of an earlier test's partners are gone with its rows
     indexes = follower.ScreeningIndexes(poll_seconds=0.0)
     follower.set_indexes(indexes)
     yield indexes

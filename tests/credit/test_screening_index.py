@@ -351,3 +351,16 @@ def test_splice_equals_delete_then_insert(case: tuple[int, set[int], list[int]])
     assert want[moved].tolist() == old[alive].tolist()
     assert alive.tolist() == [i not in deleted for i in range(n)]
     assert want[splice.inserted_positions()].tolist() == values.tolist()
+
+
+@given(st.lists(st.one_of(
+    st.text(alphabet="0123456789X", min_size=18, max_size=18),
+    st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXYx -", min_size=0, max_size=20),
+    st.sampled_from(["110101199003074477", "11010119900307447X", "91350100M000100Y43",
+                     "110101900307447", "４５０１０３１９８５０５０１６６２４"])), max_size=40))
+def test_cheap_check_many_agrees_with_cheap_check(numbers: list[str]) -> None:
+    from zhixing.credit.screening_index import cheap_check, cheap_check_many
+
+    checked = [cheap_check(n) for n in numbers]
+    assert cheap_check_many(numbers) == ([c.number for c in checked],
+                                         [c.error for c in checked])

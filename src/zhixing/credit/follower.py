@@ -76,9 +76,13 @@ class ScreeningIndexes:
 
     # loading
 
-    def load(self, session: Session | None = None) -> int:
-        """Replace both indexes with the active entries; returns how many were loaded."""
+    def load(self, session: Session | None = None, *, unless_loaded: bool = False) -> int:
+        """Replace both indexes with the active entries; returns how many were loaded.
+        ``unless_loaded``: a request that finds the follower thread loading waits for it
+        instead of loading a second time."""
         with self._apply:
+            if unless_loaded and self.loaded:
+                return 0
             with _session(session) as s:
                 head = head_seq(s)
                 rows = s.execute(select(Entry.id, Entry.id_number, Entry.mask, Entry.name,
@@ -157,7 +161,7 @@ class ScreeningIndexes:
         """On the request path: load on first use; without a running follower thread, catch up
         at most every ``poll_seconds``."""
         if not self.loaded:
-            self.load(session)
+            self.load(session, unless_loaded=True)
             self._last_follow = time.monotonic()
             return
         if self.running:

@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from zhixing.cases import policy as case_policy
@@ -24,7 +25,7 @@ from zhixing.core.security import constant_time_equal, token_digest
 from zhixing.core.settings import get_settings
 from zhixing.courts import identity
 from zhixing.courts.models import ApiKey, ClientKind
-from zhixing.credit import feed, follower, screening
+from zhixing.credit import feed, follower, partner_keys, screening
 from zhixing.credit import partners as registry
 from zhixing.credit.models import Partner
 from zhixing.web.deps import SESSION_COOKIE, CurrentUser, DbSession, SmallRecordId
@@ -162,15 +163,47 @@ def read_snapshot(request: Request, after: Annotated[int, Query(ge=0, le=2**63 -
 
 
 @router.post("/partner/screen", response_model=screening.ScreenOut)
-def screen(request: Request, body: screening.ScreenIn) -> Response:
+async def screen(request: Request, body: screening.ScreenIn) -> Response:
     """Screen up to 1,000 people by identity number (exact) or name (scored) for the
     requested activities. Malformed numbers are answered per item; every hit is logged for
     the listing court."""
+    # The hot path stays on the event loop with no database: the key from the cache, the
+    # lookups in memory. Only a batch with candidates (or a cold cache) goes to a worker
+    # thread for its one transaction.
+    parsed = partner_keys.bearer_key(request.headers.get("authorization", ""))
+    resolved = partner_keys.cached(parsed[0]) if parsed else None
+    if parsed is None or resolved is None:
+        partner = await run_in_threadpool(_resolve_partner, request)
+    else:
+        partner = partner_keys.check(resolved, parsed[1])
     indexes = follower.get_indexes()
-    with _partner_work(request) as (db, partner):
-        indexes.ensure_current(db)
-        content = screening.screen(db, partner, body, indexes, utcnow())
+    if not (indexes.loaded and indexes.running):
+        await run_in_threadpool(_catch_up, indexes)
+    batch = screening.prepare(partner, body, indexes)
+    if batch.needs_database:
+        content = await run_in_threadpool(_finish, partner, batch)
+    else:
+        content = screening.finish(None, partner, batch, utcnow())
     return Response(content, media_type="application/json")
+
+
+def _resolve_partner(request: Request) -> partner_keys.PartnerView:
+    parsed = partner_keys.bearer_key(request.headers.get("authorization", ""))
+    with _SQLITE_GATE if get_settings().is_sqlite else nullcontext(), transaction() as db:
+        if parsed is None:
+            require_partner(request, db)  # answers people and anonymous callers
+            raise Unauthenticated("a partner API key is required")
+        return partner_keys.check(partner_keys.load(db, parsed[0]), parsed[1])
+
+
+def _catch_up(indexes: follower.ScreeningIndexes) -> None:
+    with _SQLITE_GATE if get_settings().is_sqlite else nullcontext(), transaction() as db:
+        indexes.ensure_current(db)
+
+
+def _finish(partner: partner_keys.PartnerView, batch: screening.Prepared) -> bytes:
+    with _SQLITE_GATE if get_settings().is_sqlite else nullcontext(), transaction() as db:
+        return screening.finish(db, partner, batch, utcnow())
 
 
 # --- the registry (high court administrators) ------------------------------------------------
@@ -265,6 +298,7 @@ def update_partner(partner_id: SmallRecordId, body: registry.PartnerUpdate, acto
     """Change the subscription, switch hashed ids or the partner on or off."""
     registry.require_admin(db, actor)
     result = registry.update_partner(db, actor, registry.get_partner(db, partner_id), body)
+    _forget_keys_after_commit(db)
     return PartnerUpdated.model_validate({**_detail(db, result.partner),
                                           "hashing_key": result.hashing_key})
 
@@ -286,8 +320,15 @@ def revoke_key(partner_id: SmallRecordId, key_id: KeyId, actor: CurrentUser,
     """The key stops working with the partner's next request."""
     registry.require_admin(db, actor)
     row = registry.revoke_key(db, actor, registry.get_partner(db, partner_id), key_id)
+    _forget_keys_after_commit(db)
     return KeyRead(key_id=row.key_id, name=row.name, created_at=row.created_at,
                    revoked_at=row.revoked_at)
+
+
+def _forget_keys_after_commit(db: Session) -> None:
+    """This process's screening stops using the old key state as soon as the change is
+    committed (other processes: within partner_keys.TTL_SECONDS)."""
+    event.listen(db, "after_commit", lambda _s: partner_keys.forget(), once=True)
 
 
 # --- the hit log (courts) -----------------------------------------------------------------------

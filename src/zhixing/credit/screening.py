@@ -20,7 +20,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any
+from json.encoder import encode_basestring
+from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import insert, select
@@ -35,7 +36,7 @@ from zhixing.credit import partners as partner_registry
 from zhixing.credit.activities import BIT, Activity, mask_of
 from zhixing.credit.follower import ScreeningIndexes
 from zhixing.credit.models import Entry, Partner, ScreeningHit
-from zhixing.credit.screening_index import cheap_check, normalise_number
+from zhixing.credit.screening_index import cheap_check_many, normalise_number
 
 MAX_BATCH = 1000
 NAME_HITS = 5  # candidates shown per name query, best first
@@ -115,7 +116,7 @@ class ScreenOut(BaseModel):
 # --- activities -------------------------------------------------------------------------------
 
 
-def requested(partner: Partner, activities: list[str] | None) -> list[Activity]:
+def requested(partner: PartnerLike, activities: list[str] | None) -> list[Activity]:
     """The activities to answer for: the partner's subscription unless it asks for fewer.
     Unknown names are 422 ``unknown_activity``; others' activities 403
     ``activity_not_subscribed``."""
@@ -159,9 +160,38 @@ class _Listed:
     case_number: str
 
 
-def screen(session: Session, partner: Partner, body: ScreenIn, indexes: ScreeningIndexes,
-           now: datetime) -> bytes:
-    """The answer to one batch, as JSON bytes (:class:`ScreenOut`); logs every hit."""
+class PartnerLike(Protocol):
+    """What screening needs of the calling partner (an ORM row or a cached view of it)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def activities(self) -> list[str]: ...
+
+
+@dataclass
+class Prepared:
+    """A batch after the in-memory phase: what is left is database work for the hits only."""
+
+    people: list[PersonIn]
+    names: list[str]
+    want: int
+    bits: list[tuple[str, int]]
+    clear: dict[str, bool]
+    results: list[dict[str, Any]]
+    by_id: list[int]
+    numbers: list[str]
+    by_name: list[int]
+    candidates: dict[int, list[Candidate]]
+    applied_seq: int
+
+    @property
+    def needs_database(self) -> bool:
+        return bool(self.candidates)
+
+
+def prepare(partner: PartnerLike, body: ScreenIn, indexes: ScreeningIndexes) -> Prepared:
+    """Validate the batch and look everyone up in memory (no database)."""
     chosen = requested(partner, body.activities)
     people = body.people
     if not people:
@@ -180,14 +210,18 @@ def screen(session: Session, partner: Partner, body: ScreenIn, indexes: Screenin
     by_id: list[int] = []
     numbers: list[str] = []
     by_name: list[int] = []
+    given = [p.id_number for p in people if p.id_number is not None]
+    checked, errors = cheap_check_many(given)
+    k = 0
     for i, person in enumerate(people):
         if person.id_number is not None:
-            checked = cheap_check(person.id_number)
-            if checked.error is not None:
-                results[i] = _error(person.ref, "id", checked.error)
+            error = errors[k]
+            if error is not None:
+                results[i] = _error(person.ref, "id", error)
             else:
                 by_id.append(i)
-                numbers.append(checked.number)
+                numbers.append(checked[k])
+            k += 1
         elif person.name and person.name.strip():
             by_name.append(i)
         else:
@@ -195,12 +229,13 @@ def screen(session: Session, partner: Partner, body: ScreenIn, indexes: Screenin
 
     # candidates: person index -> [(entry id, matched_by, score, match, explanation)]
     candidates: dict[int, list[Candidate]] = {}
+    applied_seq = indexes.applied_seq  # read before the lookups: the answer is at least this new
     if numbers:
         found = indexes.exact.lookup_many(numbers, normalised=True)
         for i, rows in zip(by_id, found, strict=True):
             if rows:
                 hits: list[Candidate] = [(e, "id", 1.0, True, None) for e, m in rows
-                        if m & want and e not in exclude]
+                                         if m & want and e not in exclude]
                 if hits:
                     candidates[i] = hits
     for i in by_name:
@@ -211,22 +246,62 @@ def screen(session: Session, partner: Partner, body: ScreenIn, indexes: Screenin
         if named:
             candidates[i] = [(h.entry_id, "name", h.score, h.match, h.explanation)
                              for h in named]
+    return Prepared(people, names, want, bits, clear, results, by_id, numbers, by_name,
+                    candidates, applied_seq)
 
-    listed = _load(session, {c[0] for hits in candidates.values() for c in hits})
+
+def finish(session: Session | None, partner: PartnerLike, batch: Prepared, now: datetime
+           ) -> bytes:
+    """The answer as JSON bytes (:class:`ScreenOut`). With candidates, ``session`` loads them
+    and logs every hit; a batch without candidates needs no session."""
+    if batch.needs_database and session is None:
+        raise ValueError("a batch with candidates needs a session")
+    people, results, candidates = batch.people, batch.results, batch.candidates
+    listed = _load(session, {c[0] for hits in candidates.values() for c in hits}) \
+        if session is not None else {}
     log: list[dict[str, Any]] = []
-    number_of = dict(zip(by_id, numbers, strict=True))
-    for i in by_id:
-        results[i] = _answer(people[i].ref, "id", candidates.get(i, ()), listed, want, bits,
-                             clear, log, number_of[i])
-    for i in by_name:
-        results[i] = _answer(people[i].ref, "name", candidates.get(i, ()), listed, want, bits,
-                             clear, log, "")
+    number_of = dict(zip(batch.by_id, batch.numbers, strict=True))
+    # Most people of a batch are no hit: their answer differs only in ``ref``, so it is
+    # written from one pre-encoded template instead of a dict per person through json.dumps.
+    clean_head = '{"ref":'
+    clean_tail = ',"screened_by":"%s","restricted":false,"activities":' + _dumps(batch.clear) \
+        + ',"hits":[],"error":null}'
+    parts: list[str] = [""] * len(people)
+    for kind, indexes in (("id", batch.by_id), ("name", batch.by_name)):
+        tail = clean_tail % kind
+        for i in indexes:
+            found = candidates.get(i)
+            if not found:
+                parts[i] = clean_head + _dumps(people[i].ref) + tail
+                continue
+            answer = _answer(people[i].ref, kind, found, listed, batch.want, batch.bits,
+                             batch.clear, log, number_of.get(i, ""))
+            parts[i] = _dumps(answer)
+    for i, result in enumerate(results):
+        if not parts[i]:
+            parts[i] = _dumps(result)  # the per-item errors
     if log:
+        assert session is not None
         for row in log:
             row.update(partner_id=partner.id, at=now)
         session.execute(insert(ScreeningHit), log)
-    out = {"activities": names, "index_seq": indexes.applied_seq, "results": results}
-    return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode()
+    return ('{"activities":' + _dumps(batch.names) + ',"index_seq":' + str(batch.applied_seq)
+            + ',"results":[' + ",".join(parts) + "]}").encode()
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _dumps(value: Any) -> str:
+    if isinstance(value, str):
+        return encode_basestring(value)  # the C encoder: no encoder object per call
+    return _ENCODER.encode(value)
+
+
+def screen(session: Session, partner: PartnerLike, body: ScreenIn, indexes: ScreeningIndexes,
+           now: datetime) -> bytes:
+    """Both phases in one session (callers that hold a transaction anyway)."""
+    return finish(session, partner, prepare(partner, body, indexes), now)
 
 
 def _error(ref: str, screened_by: str | None, code: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from zhixing.core.actor import Actor
 from zhixing.core.clock import utcnow
 from zhixing.core.errors import Forbidden, NotFound, ValidationFailed
 from zhixing.courts.models import Court
-from zhixing.linkage import wire
+from zhixing.linkage import keys, wire
 from zhixing.linkage.models import DeliveryMode, LinkageUnit, UnitType
 
 ADMIN_ROLES = ("admin",)
@@ -171,6 +171,7 @@ def update_unit(session: Session, actor: Actor, unit: LinkageUnit, body: UnitUpd
     for name, value in changes.items():
         setattr(unit, name, DeliveryMode(value) if name == "delivery_mode" else value)
     unit.updated_at = utcnow()
+    keys.forget_callers_after_commit(session)  # a unit switched off is refused at once
     audit.record(session, actor, "linkage.unit_updated", object_type="linkage_unit",
                  object_id=unit.id, details={k: str(v) for k, v in changes.items()})
 

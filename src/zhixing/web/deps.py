@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from zhixing.core.actor import Actor
@@ -66,35 +67,47 @@ async def _check_csrf(request: Request, ws: WebSession) -> None:
         raise Forbidden("missing or wrong CSRF token", code="csrf_failed")
 
 
+def _bearer_actor(request: Request, db: Session, value: str, ip: str | None) -> Actor:
+    if value.startswith("zxk_"):
+        key_id, _, secret = value.partition(".")
+        key = identity.resolve_api_key(db, key_id, secret)
+        if key is None:
+            raise Unauthenticated("unknown or revoked API key", code="invalid_token")
+        return identity.machine_actor(key, ip)
+    token = identity.resolve_api_token(db, value)
+    if token is None:
+        raise Unauthenticated("unknown, expired or revoked token", code="invalid_token")
+    request.state.api_token_id = token.id
+    return identity.actor_for(db, token.user, ip)
+
+
+def _web_session(db: Session, cookie: str) -> tuple[WebSession, str | None] | None:
+    ws = identity.resolve_web_session(db, cookie)
+    return None if ws is None else (ws, ws.user.locale)
+
+
 async def _resolve(request: Request, db: Session) -> Actor | None:
+    """Who is asking. The look-ups run on the thread pool, never on the event loop: a query
+    that waits there (for a pooled connection, or for SQLite's write lock held by a request
+    that itself needs the loop to finish) would stall every request of the process."""
     ip = client_ip(request)
     auth = request.headers.get("authorization", "")
     if auth:
         scheme, _, value = auth.partition(" ")
         if scheme.lower() != "bearer" or not value:
             raise Unauthenticated("use 'Authorization: Bearer <token>'", code="invalid_token")
-        value = value.strip()
-        if value.startswith("zxk_"):
-            key_id, _, secret = value.partition(".")
-            key = identity.resolve_api_key(db, key_id, secret)
-            if key is None:
-                raise Unauthenticated("unknown or revoked API key", code="invalid_token")
-            return identity.machine_actor(key, ip)
-        token = identity.resolve_api_token(db, value)
-        if token is None:
-            raise Unauthenticated("unknown, expired or revoked token", code="invalid_token")
-        request.state.api_token_id = token.id
-        return identity.actor_for(db, token.user, ip)
+        return await run_in_threadpool(_bearer_actor, request, db, value.strip(), ip)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        ws = identity.resolve_web_session(db, cookie)
-        if ws is not None:
+        found = await run_in_threadpool(_web_session, db, cookie)
+        if found is not None:
+            ws, locale = found
             await _check_csrf(request, ws)
             request.state.web_session = ws
             request.state.csrf_token = ws.csrf_token  # plain copy: outlives the DB session
-            if ws.user.locale and not request.cookies.get(i18n.LANG_COOKIE):
-                i18n.current_locale.set(ws.user.locale)
-            return identity.actor_for(db, ws.user, ip)
+            if locale and not request.cookies.get(i18n.LANG_COOKIE):
+                i18n.current_locale.set(locale)
+            return await run_in_threadpool(identity.actor_for, db, ws.user, ip)
     return None
 
 

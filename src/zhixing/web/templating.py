@@ -14,7 +14,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from zhixing.core.clock import to_local
 from zhixing.web import i18n, nav
 
-DOMAINS_WITH_TEMPLATES = ("web", "courts", "cases", "analytics", "linkage", "credit")
+DOMAINS_WITH_TEMPLATES = ("web", "courts", "cases", "analytics", "linkage", "credit", "command",
+                          "field")
 
 
 def _template_dirs() -> list[str]:

@@ -1,0 +1,1 @@
+"""Command center: duty, roll call, assistance requests, escalation, the board."""

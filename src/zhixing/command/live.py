@@ -1,0 +1,65 @@
+"""The live board: one cheap query per process (the newest board event id, once a second) while
+any console watches; every watching stream wakes when it moves, and renders its own view."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from starlette.concurrency import run_in_threadpool
+
+from zhixing.command import board
+from zhixing.core.db import session_factory
+
+CHECK_EVERY = 1.0
+
+
+def _read_head() -> int:
+    with session_factory()() as session:
+        return board.head(session)
+
+
+class BoardWatch:
+    """The board's version for this process, polled only while someone is watching."""
+
+    def __init__(self) -> None:
+        self.version = -1
+        self._changed: asyncio.Condition | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._watchers = 0
+
+    def _ensure_running(self) -> asyncio.Condition:
+        loop = asyncio.get_running_loop()
+        if self._changed is None or self._task is None or self._task.done() \
+                or self._task.get_loop() is not loop:
+            self._changed = asyncio.Condition()
+            self._task = loop.create_task(self._run(self._changed))
+        return self._changed
+
+    async def _run(self, changed: asyncio.Condition) -> None:
+        while self._watchers > 0:
+            head = await run_in_threadpool(_read_head)
+            if head != self.version:
+                self.version = head
+                async with changed:
+                    changed.notify_all()
+            await asyncio.sleep(CHECK_EVERY)
+
+    async def wait_past(self, seen: int, timeout: float) -> int:
+        """The board's version once it differs from ``seen`` (or after ``timeout``)."""
+        self._watchers += 1
+        try:
+            changed = self._ensure_running()
+            if self.version != seen and self.version >= 0:
+                return self.version
+            async with changed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        changed.wait_for(lambda: self.version != seen and self.version >= 0),
+                        timeout)
+            return self.version
+        finally:
+            self._watchers -= 1
+
+
+WATCH = BoardWatch()

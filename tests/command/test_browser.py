@@ -1,0 +1,131 @@
+"""The Zeng story at the request level, in real browsers against a real server: the regional
+duty leader calls the roll; Liuzhou answers with a request about debtor Zeng's car in Guilin's
+Qixing district; it goes region → Guilin → Qixing, each acknowledging; Qixing reports the car
+seized with a photo; the Liuzhou console sees the result arrive without a reload."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.cases.factories import case_payload, person
+from tests.conftest import PASSWORD
+from tests.support.browser import chromium, console_page
+from tests.support.database import ScratchDatabase
+from tests.support.server import running_server
+
+pytestmark = pytest.mark.browser
+
+PHOTO = b"\xff\xd8\xff\xe0" + b"\x00" * 256 + b"zeng car seized"
+BOARD_SHOT = Path("/tmp/command_board.png")  # noqa: S108 (the brief names this file)
+
+
+def _post(url: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers,  # noqa: S310
+                                 method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback test server)
+        result: dict[str, Any] = json.loads(resp.read())
+        return result
+
+
+def _token(base: str, username: str) -> str:
+    return str(_post(f"{base}/api/v1/auth/tokens",
+                     {"username": username, "password": PASSWORD})["token"])
+
+
+def _acknowledge_and_hand_down(page: Page, to: str) -> None:
+    page.locator("[data-testid=acknowledge-form] button").click()
+    page.wait_for_selector("[data-testid=hand-down-form]")
+    field = page.locator("[data-testid=hand-down-form] input[name=to_court_code]")
+    assert field.input_value() == to  # the platform suggests the next center on the way
+    page.locator("[data-testid=hand-down-form] button[type=submit]").click()
+    page.wait_for_selector(f"[data-testid=hops] li[data-to='{to}']")
+
+
+def test_the_zeng_chain(test_db: ScratchDatabase, tmp_path: Path) -> None:
+    with running_server(test_db.url) as base, chromium() as browser:
+        admin = _token(base, "admin")
+        _post(f"{base}/api/v1/users", {
+            "username": "qixing.duty", "display_name": "值班员 七星", "court_code": "桂0305",
+            "password": PASSWORD, "roles": ["duty_officer"]}, admin)
+        case = _post(f"{base}/api/v1/cases", case_payload(
+            officer_username="liunan.officer", title_issuer="柳州市柳南区人民法院",
+            debtors=[person("曾某")]), _token(base, "liunan.officer"))
+
+        region, region_errors = console_page(browser, base, "gx.duty", PASSWORD, width=1500,
+                                             height=1100, next_path="/command")
+        region.locator("[data-testid=roll-call-form] summary").click()
+        region.locator("[data-testid=roll-call-form] button[type=submit]").click()
+        region.wait_for_selector("[data-testid=roll-call] li[data-court='桂02']"
+                                 "[data-status=pending]")
+
+        liuzhou, liuzhou_errors = console_page(browser, base, "liuzhou.duty", PASSWORD,
+                                               width=1400, height=1000, next_path="/command")
+        answer = liuzhou.locator("[data-testid=answer-roll-call]")
+        answer.locator("[data-testid=answer-items] summary").click()
+        form = answer.locator("[data-testid=answer-items] form")
+        form.locator("textarea[name=text]").fill("申请执行人杨某发现曾某车辆在桂林七星区，请求协调扣押")
+        form.locator("select[name=req_kind]").select_option("seize_vehicle")
+        form.locator("select[name=req_urgency]").select_option("urgent")
+        form.locator("input[name=req_place_court_code]").fill("桂0305")
+        form.locator("input[name=req_place]").fill("桂林市七星区某酒店停车场")
+        form.locator("input[name=req_subject]").fill("被执行人曾某的车辆 桂B·7Z311")
+        form.locator("textarea[name=req_details]").fill("车辆现停放于酒店停车场，请立即扣押。")
+        form.locator("input[name=req_case_number]").fill(case["case_number"])
+        form.locator("button[type=submit]").click()
+        liuzhou.wait_for_url(re.compile(r".*/command/requests/\d+$"))
+        request_url = liuzhou.url
+        liuzhou.wait_for_selector("#live-state[data-live=on]")
+        loads: list[str] = []
+        liuzhou.on("load", lambda p: loads.append(p.url))
+
+        # the region's board shows Liuzhou's answer and the request live
+        region.wait_for_selector("[data-testid=roll-call] li[data-court='桂02'][data-status=items]")
+        region.wait_for_selector("[data-testid=open-requests] tr[data-request-id]")
+        region.screenshot(path=str(BOARD_SHOT), full_page=True)
+
+        region.goto(request_url)
+        _acknowledge_and_hand_down(region, "桂03")
+        guilin, guilin_errors = console_page(browser, base, "guilin.duty", PASSWORD,
+                                             next_path=request_url.removeprefix(base))
+        _acknowledge_and_hand_down(guilin, "桂0305")
+        qixing, qixing_errors = console_page(browser, base, "qixing.duty", PASSWORD,
+                                             width=430, height=900,
+                                             next_path=request_url.removeprefix(base))
+        qixing.locator("[data-testid=acknowledge-form] button").click()
+        qixing.wait_for_selector("[data-testid=evidence-form]")
+        photo = tmp_path / "zeng-car.jpg"
+        photo.write_bytes(PHOTO)
+        qixing.locator("[data-testid=evidence-form] input[type=file]").set_input_files(str(photo))
+        qixing.locator("[data-testid=evidence-form] button[type=submit]").click()
+        qixing.wait_for_selector("[data-testid=evidence] td:has-text('zeng-car.jpg')")
+        qixing.locator("[data-testid=result-form] textarea[name=summary]").fill(
+            "车辆已扣押，拖至七星区法院停车场")
+        qixing.locator("[data-testid=result-form] button[type=submit]").click()
+        qixing.wait_for_selector("[data-testid=request-status][data-status=done]")
+
+        # Liuzhou sees it arrive, without reloading its page
+        liuzhou.wait_for_selector("[data-testid=request-status][data-status=done]",
+                                  timeout=15_000)
+        assert "车辆已扣押" in liuzhou.inner_text("[data-testid=result-summary]")
+        assert "zeng-car.jpg" in liuzhou.inner_text("[data-testid=evidence]")
+        assert loads == []
+        hops = liuzhou.locator("[data-testid=hops] li")
+        assert [hops.nth(i).get_attribute("data-to") for i in range(hops.count())] == [
+            "桂", "桂03", "桂0305"]
+        # the photo is on the asking case
+        officer, officer_errors = console_page(browser, base, "liunan.officer", PASSWORD,
+                                               next_path=f"/cases/{case['id']}")
+        assert "zeng-car.jpg" in officer.content()
+        for errors in (region_errors, liuzhou_errors, guilin_errors, qixing_errors,
+                       officer_errors):
+            assert errors == []
