@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from zhixing.cases import policy as case_policy
@@ -83,10 +83,6 @@ def _done(request: Request, actor: Actor, db: DbSession, case_id: int,
     return RedirectResponse(f"/cases/{case_id}#credit", status_code=303)
 
 
-def _model(cls: type[BaseModel], data: dict[str, Any]) -> Any:
-    return cls.model_validate(data)
-
-
 def _listing_in_case(db: DbSession, actor: Actor, case_id: int, listing_id: int) -> Listing:
     listing = listings.get_listing(db, actor, listing_id)
     if listing.case_id != case_id:
@@ -101,7 +97,7 @@ async def propose(case_id: RecordId, request: Request, actor: ConsoleUser,
 
     def act() -> object:
         case = case_service.get_case(db, actor, case_id)
-        return listings.propose(db, actor, case, _model(schemas.ListingIn, data))
+        return listings.propose(db, actor, case, schemas.ListingIn.model_validate(data))
     return _done(request, actor, db, case_id, act)
 
 
@@ -119,10 +115,11 @@ async def listing_action(case_id: RecordId, listing_id: RecordId, action: str,
             return listings.decide(db, actor, listing, schemas.ListingDecisionIn(
                 approve=False, note=data.get("note")))
         if action == "delete":
-            return listings.delete(db, actor, listing, _model(schemas.ListingDeletionIn, data))
+            return listings.delete(db, actor, listing,
+                                   schemas.ListingDeletionIn.model_validate(data))
         if action == "revoke":
             return listings.revoke(db, actor, listing,
-                                   _model(schemas.ListingRevocationIn, data))
+                                   schemas.ListingRevocationIn.model_validate(data))
         raise Forbidden("unknown action", code="unknown_action")
     return _done(request, actor, db, case_id, act)
 
@@ -136,7 +133,7 @@ async def issue_restriction(case_id: RecordId, request: Request, actor: ConsoleU
 
     def act() -> object:
         case = case_service.get_case(db, actor, case_id)
-        return restrictions.issue(db, actor, case, _model(schemas.RestrictionIn, data))
+        return restrictions.issue(db, actor, case, schemas.RestrictionIn.model_validate(data))
     return _done(request, actor, db, case_id, act)
 
 
@@ -149,7 +146,7 @@ async def lift_restriction(case_id: RecordId, restriction_id: RecordId, request:
         row = restrictions.get_restriction(db, actor, restriction_id)
         if row.case_id != case_id:
             raise Forbidden("that restriction belongs to another case", code="wrong_case")
-        return restrictions.lift(db, actor, row, _model(schemas.RestrictionLiftIn, data))
+        return restrictions.lift(db, actor, row, schemas.RestrictionLiftIn.model_validate(data))
     return _done(request, actor, db, case_id, act)
 
 

@@ -10,7 +10,6 @@ orders makes a second order at the same place impossible even if that reasoning 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -503,8 +502,3 @@ def on_funds_arrived(session: Session, order: ControlOrder, event_row_amount: in
           frozen_fen=frozen_by_unit, follow_up_order_id=follow_up.id if follow_up else None)
     return follow_up
 
-
-def overdue_controls(session: Session, hours: int = 24) -> int:
-    cutoff = utcnow() - timedelta(hours=hours)
-    return int(session.scalar(select(func.count()).select_from(ControlOrder).where(
-        ControlOrder.status == OrderStatus.SENT, ControlOrder.requested_at < cutoff)) or 0)

@@ -141,11 +141,6 @@ def get_unit(session: Session, unit_id: int) -> LinkageUnit:
     return unit
 
 
-def list_units(session: Session) -> list[LinkageUnit]:
-    return list(session.scalars(select(LinkageUnit).order_by(LinkageUnit.unit_type,
-                                                             LinkageUnit.id)))
-
-
 class UnitUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
