@@ -233,8 +233,16 @@ def summary(result: Result) -> str:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of the server and of its worker processes (``serve --workers N``)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid] + ([int(c) for c in children.read_text().split()] if children.exists() else [])
+    total = 0
+    for one in pids:
+        stat = Path(f"/proc/{one}/stat")
+        if stat.exists():
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def scenario(port: int, fx: Fixture, args: argparse.Namespace,
@@ -302,6 +310,7 @@ def main() -> None:
     # Below the server's connection pool (10 + 10 overflow): see docs/benchmarks.md on why more
     # concurrent requests than pooled connections stall one process.
     parser.add_argument("--connections", type=int, default=12)
+    parser.add_argument("--workers", type=int, default=1, help="API processes (serve --workers)")
     args = parser.parse_args()
     os.environ["ZHIXING_TEST_BACKEND"] = args.backend
 
@@ -334,7 +343,8 @@ def main() -> None:
     finally:
         reset_engine()
         db.destroy()
-    print(f"\n| {args.backend}, {args.batch} | figure |\n|---|---|")
+    print(f"\n| {args.backend}, {args.batch}, {args.workers} API process(es) | figure |"
+          "\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
 
@@ -342,7 +352,8 @@ def main() -> None:
 def serve_and_run(env: dict[str, str], port: int, fx: Fixture, args: argparse.Namespace,
                   log: IO[bytes]) -> list[tuple[str, str]]:
     server = subprocess.Popen([sys.executable, "-m", "zhixing.cli", "serve", "--no-migrate",
-                               "--port", str(port)], cwd=ROOT, env=env,
+                               "--port", str(port), "--workers", str(args.workers)],
+                              cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=log)
     try:
         deadline = time.monotonic() + 30

@@ -48,6 +48,9 @@ def main() -> None:
     parser.add_argument("--debtors", type=int, default=10, help="debtors per bulk inquiry")
     parser.add_argument("--events", type=int, default=30, help="money arrivals")
     parser.add_argument("--api-workers", type=int, default=1, help="API server processes")
+    parser.add_argument("--job-workers", type=int, default=1, help="`zhixing worker` processes")
+    parser.add_argument("--sim-processes", type=int, default=5,
+                        help="processes of the 45 simulated units (45: one each)")
     parser.add_argument("--poll-interval", type=float, default=0.1,
                         help="how often an idle pull unit asks for tasks")
     args = parser.parse_args()
@@ -75,7 +78,8 @@ def main() -> None:
 
         reset_engine()
         db.destroy()
-    print(f"\n| {args.backend} | figure |\n|---|---|")
+    print(f"\n| {args.backend}, {args.api_workers} API / {args.job_workers} job worker "
+          f"process(es), {os.cpu_count()} cores | figure |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
 
@@ -143,10 +147,12 @@ def run(url: str, args: argparse.Namespace) -> list[tuple[str, str]]:
         procs.start("server", "serve", "--no-migrate", "--port", str(port), "--workers",
                     str(args.api_workers))
         wait_for(lambda: _ready(http), 60, 0.1)
-        procs.start("worker", "worker")
+        for k in range(args.job_workers):
+            procs.start(f"worker-{k}", "worker")
         procs.start("simulator", "simulate-units", "--config", str(work / "units.json"),
                     "--ledger-dir", str(work / "ledgers"), "--long-poll", "20", "--poll-interval",
-                    str(args.poll_interval), "--seed", "3")
+                    str(args.poll_interval), "--seed", "3", "--processes",
+                    str(args.sim_processes))
         token = http.post("/api/v1/auth/tokens", json={
             "username": "qingxiu.officer", "password": PASSWORD}).json()["token"]
         h = {"Authorization": f"Bearer {token}"}

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, delete, event, select, update
@@ -32,6 +33,9 @@ from zhixing.linkage import keys as linkage_keys
 from zhixing.models_registry import Base
 
 PASSWORD = DEMO_PASSWORD
+# The in-process app, or real servers over HTTP (tests/support/processes.py): story helpers
+# take either.
+HttpClient = TestClient | httpx.Client
 KEEP_TABLES = {"courts", "command_centers", "users", "user_roles", "alembic_version"}
 
 
@@ -123,7 +127,7 @@ def client(
         yield c
 
 
-def token_for(client: TestClient, username: str) -> dict[str, str]:
+def token_for(client: HttpClient, username: str) -> dict[str, str]:
     resp = client.post("/api/v1/auth/tokens", json={"username": username, "password": PASSWORD})
     assert resp.status_code == 201, resp.text
     return {"Authorization": f"Bearer {resp.json()['token']}"}
@@ -137,7 +141,7 @@ def auth(client: TestClient) -> AuthHeaders:
 class AuthHeaders:
     """Bearer headers per demo user, fetched once per test."""
 
-    def __init__(self, client: TestClient) -> None:
+    def __init__(self, client: HttpClient) -> None:
         self._client = client
         self._cache: dict[str, dict[str, str]] = {}
 

@@ -13,16 +13,20 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from zhixing import __version__
+from zhixing import __version__, hooks
 from zhixing.analytics import api as analytics_api
 from zhixing.analytics import views as analytics_views
 from zhixing.cases import api as cases_api
 from zhixing.cases import views as cases_views
 from zhixing.command import api as command_api
+from zhixing.command import call_api as command_call_api
+from zhixing.command import call_views as command_call_views
 from zhixing.command import views as command_views
 from zhixing.core import logging as zlogging
+from zhixing.core.db import get_engine
 from zhixing.core.jobs import Worker
 from zhixing.core.settings import get_settings
+from zhixing.core.signals import SIGNALS
 from zhixing.courts import api as courts_api
 from zhixing.courts import views as courts_views
 from zhixing.credit import api as credit_api
@@ -65,6 +69,9 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         worker: Worker | None = start_embedded() if run_worker else None
+        # Commits in any process wake this process's live pages and long polls (PostgreSQL).
+        hooks.install()  # the channels to listen on are declared there
+        SIGNALS.start(get_engine().url.render_as_string(hide_password=False))
         # The screening indexes load and follow the list's feed in the background; tests drive
         # them request by request instead (each request catches up on its own).
         follow = settings.env != "test"
@@ -73,6 +80,7 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
         yield
         if follow:
             credit_follower.get_indexes().stop()
+        await SIGNALS.stop()
         if worker is not None:
             worker.stop()
 
@@ -123,7 +131,9 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
     app.include_router(analytics_views.router)
     app.include_router(linkage_views.router)
     app.include_router(command_api.router)
+    app.include_router(command_call_api.router)
     app.include_router(command_views.router)
+    app.include_router(command_call_views.router)
     app.include_router(field_api.router)
     app.include_router(field_api.public_router)
     app.include_router(field_views.router)

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -171,7 +172,9 @@ def demo(
         shutil.rmtree(ledgers, ignore_errors=True)
         simulator = subprocess.Popen(  # noqa: S603 (our own command)
             [sys.executable, "-m", "zhixing.cli", "simulate-units", "--config",
-             str(config_file), "--ledger-dir", str(ledgers), "--long-poll", "20"])
+             str(config_file), "--ledger-dir", str(ledgers), "--long-poll", "20",
+             # 45 interpreters would take a laptop's memory; a few processes of threads do.
+             "--processes", "4"])
         try:
             _serve(host, port, 1)
         finally:
@@ -283,9 +286,12 @@ def simulate_units(
     hang_seconds: Annotated[float, typer.Option(min=0.0, help="how long a timeout lasts")] = 5.0,
     seed: Annotated[int | None, typer.Option(help="seed of the fault dice")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="log every request")] = False,
+    processes: Annotated[int | None, typer.Option(min=1, help=(
+        "run the units in this many processes, one thread per unit (default: a process "
+        "per unit)"))] = None,
 ) -> None:
     """Simulate the linked units (banks, registries) of a configuration against a running
-    platform, one process per unit, until SIGTERM or Ctrl-C."""
+    platform, one process per unit (or --processes N), until SIGTERM or Ctrl-C."""
     import logging
 
     from zhixing.linkage.simulator import SimulatorOptions, run_all
@@ -299,7 +305,7 @@ def simulate_units(
         fail_rate=fail_rate, malformed_rate=malformed_rate, duplicate_rate=duplicate_rate,
         timeout_rate=timeout_rate, hang_seconds=hang_seconds, seed=seed)
     try:
-        run_all(config, ledger_dir, options, only, log_level=level)
+        run_all(config, ledger_dir, options, only, log_level=level, processes=processes)
     except ValueError as exc:  # a bad configuration file or an unknown --only code
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -370,6 +376,119 @@ def issue_keys(code: Annotated[str, typer.Argument(help="the unit's code")]) -> 
         issued = keys.issue(session, SYSTEM, unit)
     for name, value in issued.__dict__.items():
         typer.echo(f"{name}: {value}")
+
+
+def _progress_printer() -> Callable[[str, int, int], None]:
+    """Rows done per table on stderr: a line every 10,000 rows and one when a table is done
+    (empty tables are passed over in silence)."""
+    def show(table: str, done: int, total: int) -> None:
+        if total and (done == total or done % 10_000 == 0):
+            typer.echo(f"  {table}: {done:,}/{total:,} rows", err=True)
+    return show
+
+
+@app.command("export")
+def export_data(
+    directory: Annotated[Path, typer.Argument(file_okay=False,
+                                              help="new or empty directory for the export")],
+    documents: Annotated[bool, typer.Option(
+        "--documents/--no-documents",
+        help="copy the uploaded documents the rows name (from ZHIXING_DATA_DIR)")] = True,
+) -> None:
+    """Export every table of the database (ZHIXING_DATABASE_URL) to a directory: JSON Lines per
+    table, the documents and a manifest with counts and hashes (docs/data-transfer.md). Stop
+    the platform first, so the export is one consistent moment."""
+    from zhixing.cases.documents import storage_root
+    from zhixing.core.db import get_engine
+    from zhixing.core.settings import get_settings
+    from zhixing.transfer.archive import TransferRefused, export_database
+
+    try:
+        result = export_database(get_engine(), directory, secret_key=get_settings().secret_key,
+                                 documents_root=storage_root() if documents else None,
+                                 progress=_progress_printer())
+    except TransferRefused as exc:
+        typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"exported {result.rows:,} rows of {len(result.tables)} tables and "
+               f"{result.documents} documents to {directory}")
+    typer.echo(f"audit chain: {result.audit_records} records, head {result.audit_head}")
+    if result.missing_documents:
+        typer.echo(f"warning: {len(result.missing_documents)} documents named by rows are not in "
+                   "the data directory (listed in the manifest)", err=True)
+
+
+@app.command("import")
+def import_data(
+    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False,
+                                              help="a directory written by `zhixing export`")],
+    documents: Annotated[bool, typer.Option(
+        "--documents/--no-documents",
+        help="copy the export's documents into ZHIXING_DATA_DIR")] = True,
+    new_secret_key: Annotated[bool, typer.Option(
+        "--new-secret-key", help="import although ZHIXING_SECRET_KEY differs from the "
+        "source's (every linked unit then needs new keys)")] = False,
+) -> None:
+    """Import an export into an empty database at the same schema revision (run `zhixing
+    migrate` first) in one transaction: all of it, checked against the manifest, or nothing."""
+    from zhixing.cases.documents import storage_root
+    from zhixing.core.db import get_engine
+    from zhixing.core.settings import get_settings
+    from zhixing.transfer.archive import TransferRefused, import_database
+
+    try:
+        result = import_database(get_engine(), directory, secret_key=get_settings().secret_key,
+                                 documents_root=storage_root() if documents else None,
+                                 allow_new_secret_key=new_secret_key,
+                                 progress=_progress_printer())
+    except TransferRefused as exc:
+        typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"imported {result.rows:,} rows of {len(result.tables)} tables and "
+               f"{result.documents} documents; counts match the manifest")
+    typer.echo(f"audit chain intact: {result.audit_records} records, head {result.audit_head}")
+
+
+@app.command("load-reference")
+def load_reference(
+    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False, help=(
+        "directory with courts.json, users.json, units.json and/or partners.json"))],
+) -> None:
+    """Create or update a court's courts and command centers, users, linked units and partner
+    agencies from its own files (docs/data-transfer.md). Idempotent; every change is audited;
+    an invalid file is refused with its line and field, and nothing is written."""
+    from zhixing.core.actor import Actor
+    from zhixing.core.db import transaction
+    from zhixing.transfer.reference import ReferenceInvalid
+    from zhixing.transfer.reference import load_reference as load
+
+    try:
+        operator = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        operator = "unknown"
+    actor = Actor(kind="system", id="load-reference", name=f"load-reference ({operator})")
+    try:
+        with transaction() as session:
+            result = load(session, actor, directory)
+    except ReferenceInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        typer.echo("nothing was loaded", err=True)
+        raise typer.Exit(2) from None
+    for label, counts in (("courts", result.courts), ("command centers", result.centers),
+                          ("users", result.users), ("linked units", result.units),
+                          ("partner agencies", result.partners)):
+        if counts.created or counts.updated:
+            typer.echo(f"{label}: {counts.created} created, {counts.updated} updated")
+    if not result.changed:
+        typer.echo("nothing to change: the database already matches the files")
+    if result.new_passwords:
+        typer.echo("One-time passwords of the new users (shown only now; hand each over on a "
+                   "separate channel):")
+        for username, password in result.new_passwords.items():
+            typer.echo(f"  {username:<24} {password}")
+    if result.units.created:
+        typer.echo("New linked units have no keys yet: `zhixing linkage issue-keys CODE`.")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from zhixing.analytics import aggregates as analytics_aggregates
 from zhixing.analytics import surveys as analytics_surveys  # noqa: F401 (registers jobs)
 from zhixing.cases import tasks as cases_tasks
+from zhixing.command import calls as command_calls  # noqa: F401 (registers jobs)
 from zhixing.command import escalation as command_escalation
 from zhixing.core import tasks as core_tasks
 from zhixing.courts import tasks as courts_tasks

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import pytest
 
 from tests.cases.factories import case_payload
 from tests.conftest import PASSWORD
 from tests.support.browser import SCREENSHOTS, chromium, console_page
 from tests.support.database import ScratchDatabase
-from tests.support.server import running_server
+from tests.support.server import api_post, running_server
 
 pytestmark = pytest.mark.browser
 
-
-def _post(url: str, body: dict[str, object], token: str | None = None) -> dict[str, object]:
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers,  # noqa: S310
-                                 method="POST")
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback test server)
-        result: dict[str, object] = json.loads(resp.read())
-        return result
 
 
 def test_big_screen_counter_changes_when_a_case_is_filed(test_db: ScratchDatabase) -> None:
@@ -36,10 +23,10 @@ def test_big_screen_counter_changes_when_a_case_is_filed(test_db: ScratchDatabas
         page.wait_for_selector("body[data-loaded='1']")
         page.wait_for_selector("#live.on")
         before = int(page.inner_text("[data-testid=c-received_today]"))
-        token = _post(f"{base}/api/v1/auth/tokens",
+        token = api_post(f"{base}/api/v1/auth/tokens",
                       {"username": "qingxiu.officer", "password": PASSWORD})["token"]
         assert isinstance(token, str)
-        case = _post(f"{base}/api/v1/cases", case_payload(), token)
+        case = api_post(f"{base}/api/v1/cases", case_payload(), token)
         page.locator("[data-testid=c-received_today]", has_text=str(before + 1)).wait_for(
             timeout=15_000)
         page.locator("#ticker li", has_text=str(case["case_number"])).first.wait_for(

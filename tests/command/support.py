@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi.testclient import TestClient
-
 from tests.cases.factories import case_payload, person
-from tests.conftest import PASSWORD, AuthHeaders
+from tests.conftest import PASSWORD, AuthHeaders, HttpClient
 
 
-def duty_user(client: TestClient, auth: AuthHeaders, username: str, court: str,
+def duty_user(client: HttpClient, auth: AuthHeaders, username: str, court: str,
               roles: tuple[str, ...] = ("duty_officer", "duty_leader")) -> dict[str, str]:
     resp = client.post("/api/v1/users", headers=auth("admin"), json={
         "username": username, "display_name": f"值班 {username}", "court_code": court,
@@ -19,7 +19,7 @@ def duty_user(client: TestClient, auth: AuthHeaders, username: str, court: str,
     return auth(username)
 
 
-def liunan_case(client: TestClient, auth: AuthHeaders) -> dict[str, Any]:
+def liunan_case(client: HttpClient, auth: AuthHeaders) -> dict[str, Any]:
     """A Liunan (桂0204, under Liuzhou) case against debtor Zeng."""
     resp = client.post("/api/v1/cases", headers=auth("liunan.officer"), json=case_payload(
         filed_days_ago=20, officer_username="liunan.officer", title_issuer="柳州市柳南区人民法院",
@@ -38,3 +38,19 @@ def zeng_request(case_id: int | None = None, **over: Any) -> dict[str, Any]:
         body["case_id"] = case_id
     body.update(over)
     return body
+
+
+def on_duty(client: HttpClient, auth: Callable[[str], dict[str, str]], court: str,
+            *members: tuple[str, str], hours_ago: int = 1) -> dict[str, Any]:
+    """A shift at ``court`` running now, with ``(role, username)`` members (a named duty
+    leader is added when none of them leads), set up by the region's administrator."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    body = [{"role": role, "username": username} for role, username in members]
+    if not any(role == "leader" for role, _ in members):
+        body.append({"role": "leader", "name": "值班领导 唐"})
+    resp = client.post("/api/v1/command/shifts", headers=auth("admin"), json={
+        "court_code": court, "starts_at": (now - timedelta(hours=hours_ago)).isoformat(),
+        "ends_at": (now + timedelta(hours=24 - hours_ago)).isoformat(), "members": body})
+    assert resp.status_code == 201, resp.text
+    result: dict[str, Any] = resp.json()
+    return result

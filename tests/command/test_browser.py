@@ -1,24 +1,26 @@
-"""The Zeng story at the request level, in real browsers against a real server: the regional
-duty leader calls the roll; Liuzhou answers with a request about debtor Zeng's car in Guilin's
-Qixing district; it goes region → Guilin → Qixing, each acknowledging; Qixing reports the car
-seized with a photo; the Liuzhou console sees the result arrive without a reload."""
+"""The Zeng story in real browsers against a real server: the regional duty leader calls the
+roll; Liuzhou answers with a request about debtor Zeng's car in Guilin's Qixing district; it
+goes region → Guilin → Qixing, each acknowledging; Qixing's duty desk dispatches the nearest
+field team, whose bailiff follows the task on his phone (en route, on scene, done); Qixing
+reports the car seized with a photo; the Liuzhou console sees the result arrive without a
+reload, and the photo is on the asking case."""
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page
 
 from tests.cases.factories import case_payload, person
 from tests.conftest import PASSWORD
+from tests.field.support import QIXING, team_of
 from tests.support.browser import chromium, console_page
 from tests.support.database import ScratchDatabase
-from tests.support.server import running_server
+from tests.support.server import api_post, running_server
+from zhixing.core.db import transaction
+from zhixing.field import resources
 
 pytestmark = pytest.mark.browser
 
@@ -26,19 +28,9 @@ PHOTO = b"\xff\xd8\xff\xe0" + b"\x00" * 256 + b"zeng car seized"
 BOARD_SHOT = Path("/tmp/command_board.png")  # noqa: S108 (the brief names this file)
 
 
-def _post(url: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers,  # noqa: S310
-                                 method="POST")
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback test server)
-        result: dict[str, Any] = json.loads(resp.read())
-        return result
-
 
 def _token(base: str, username: str) -> str:
-    return str(_post(f"{base}/api/v1/auth/tokens",
+    return str(api_post(f"{base}/api/v1/auth/tokens",
                      {"username": username, "password": PASSWORD})["token"])
 
 
@@ -51,13 +43,65 @@ def _acknowledge_and_hand_down(page: Page, to: str) -> None:
     page.wait_for_selector(f"[data-testid=hops] li[data-to='{to}']")
 
 
-def test_the_zeng_chain(test_db: ScratchDatabase, tmp_path: Path) -> None:
+def _dispatch_the_nearest_team(browser: Browser, base: str, qixing: Page) -> None:
+    """Qixing's desk sends the nearest team; the bailiff works the task from his phone."""
+    team = team_of(QIXING)
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN",
+                             is_mobile=True, has_touch=True, permissions=["geolocation"],
+                             geolocation={"longitude": team.lon, "latitude": team.lat})
+    phone_errors: list[str] = []
+    phone.on("console", lambda m: phone_errors.append(m.text) if m.type == "error" else None)
+    phone.goto(f"{base}/login?next=/field")
+    phone.fill("input[name=username]", "qixing.bailiff")
+    phone.fill("input[name=password]", PASSWORD)
+    phone.click("button[type=submit]")
+    phone.wait_for_url(f"{base}/field")
+    phone.click("[data-testid=locate]")  # on patrol: the team's position is known
+    phone.locator("[data-testid=msg]", has_text="位置已上报").wait_for(timeout=10_000)
+
+    request_url = qixing.url
+    qixing.goto(f"{base}/field/dispatches/new")
+    form = qixing.locator("[data-testid=dispatch-form]")
+    form.locator("input[name=task]").fill("扣押被执行人曾某的车辆 桂B·7Z311")
+    form.locator("input[name=place]").fill("桂林市七星区某酒店停车场")
+    form.locator("[data-testid=lon]").fill(f"{team.lon + 0.002:.6f}")
+    form.locator("[data-testid=lat]").fill(f"{team.lat + 0.001:.6f}")
+    form.locator("[data-testid=find-nearest]").click()
+    nearest = qixing.locator("[data-testid=nearest-teams] li").first
+    nearest.wait_for()
+    assert nearest.locator("input[type=radio]").is_checked()  # the nearest goes by default
+    assert float(nearest.locator(".km").get_attribute("data-km") or "99") < 1
+    form.locator("[data-testid=dispatch-submit]").click()
+    qixing.wait_for_url(re.compile(r".*/field/dispatches/\d+$"))
+    dispatch_url = qixing.url
+
+    phone.reload()
+    task = phone.locator("[data-testid=task]")
+    assert task.count() == 1 and "7Z311" in task.inner_text()
+    for step in ("en_route", "on_scene"):
+        phone.click(f"[data-testid=move-{step}]")
+        phone.wait_for_selector(f"[data-testid=task-status].st-{step}", timeout=10_000)
+    phone.click("[data-testid=move-done]")
+    phone.wait_for_selector("[data-testid=no-tasks], [data-testid=task-status].st-done",
+                            timeout=10_000)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    assert phone_errors == [], phone_errors
+
+    qixing.goto(dispatch_url)  # the desk sees the whole way
+    assert "7Z311" in qixing.content()
+    qixing.goto(request_url)
+    qixing.wait_for_selector("[data-testid=evidence-form]")
+
+
+def test_the_zeng_story(test_db: ScratchDatabase, tmp_path: Path) -> None:
+    with transaction() as session:
+        resources.seed_field(session)  # teams, vehicles, devices; qixing.bailiff in his team
     with running_server(test_db.url) as base, chromium() as browser:
         admin = _token(base, "admin")
-        _post(f"{base}/api/v1/users", {
+        api_post(f"{base}/api/v1/users", {
             "username": "qixing.duty", "display_name": "值班员 七星", "court_code": "桂0305",
             "password": PASSWORD, "roles": ["duty_officer"]}, admin)
-        case = _post(f"{base}/api/v1/cases", case_payload(
+        case = api_post(f"{base}/api/v1/cases", case_payload(
             officer_username="liunan.officer", title_issuer="柳州市柳南区人民法院",
             debtors=[person("曾某")]), _token(base, "liunan.officer"))
 
@@ -103,6 +147,7 @@ def test_the_zeng_chain(test_db: ScratchDatabase, tmp_path: Path) -> None:
                                              next_path=request_url.removeprefix(base))
         qixing.locator("[data-testid=acknowledge-form] button").click()
         qixing.wait_for_selector("[data-testid=evidence-form]")
+        _dispatch_the_nearest_team(browser, base, qixing)
         photo = tmp_path / "zeng-car.jpg"
         photo.write_bytes(PHOTO)
         qixing.locator("[data-testid=evidence-form] input[type=file]").set_input_files(str(photo))

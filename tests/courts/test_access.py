@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.cases.factories import case_payload
+from tests.command.support import on_duty
 from tests.conftest import PASSWORD, AuthHeaders
 from zhixing.app import create_app
 from zhixing.cases.service import today
@@ -141,6 +142,9 @@ RECORD_ROUTES: dict[tuple[str, str], Rule] = {
     ("post", "/api/v1/command/requests/{request_id}/documents"): Rule(403, 409, files=True),
     ("post", "/api/v1/command/requests/{request_id}/result"): Rule(403, 409, {
         "outcome": "done", "summary": "已办结"}),
+    # Only the asking center withdraws; Nanning holds the request but did not ask.
+    ("post", "/api/v1/command/requests/{request_id}/withdraw"): Rule(200, 403, {
+        "reason": "申请人撤回"}),
     ("post", "/api/v1/command/hops/{hop_id}/acknowledge"): Rule(403, 200),
     ("post", "/api/v1/command/hops/{hop_id}/hand-down"): Rule(403, 409),
     ("get", "/api/v1/command/handovers/{handover_id}"): Rule(404, 404),
@@ -149,6 +153,14 @@ RECORD_ROUTES: dict[tuple[str, str], Rule] = {
     ("post", "/api/v1/command/roll-calls/{roll_call_id}/answer"): Rule(404, 404, {
         "status": "nothing"}),
     ("post", "/api/v1/command/escalations/{escalation_id}/acknowledge"): Rule(404, 404),
+    # A video call from Qingxiu's desk to Nanning's (on duty there): Nanning answers, declines,
+    # and sends candidates only after answering; Qingxiu, the caller, does not answer.
+    ("get", "/api/v1/command/calls/{call_id}"): READ,
+    ("post", "/api/v1/command/calls/{call_id}/answer"): Rule(403, 200, {
+        "sdp": "v=0\r\ns=-\r\n"}),
+    ("post", "/api/v1/command/calls/{call_id}/candidates"): Rule(200, 409, {
+        "candidates": [{"candidate": "candidate:1 1 udp 1 192.0.2.2 5000 typ host"}]}),
+    ("post", "/api/v1/command/calls/{call_id}/end"): Rule((200, 409), 200, {}),
 }
 UNITS = {("patch", "/api/v1/units/{unit_id}"), ("post", "/api/v1/units/{unit_id}/keys"),
          ("post", "/api/v1/units/{unit_id}/keys/rotate"),
@@ -212,6 +224,9 @@ def targets(client: TestClient, people: Callable[[str], dict[str, str]]) -> dict
     offer = client.post(f"/api/v1/cases/{case['id']}/reward-offers", headers=officer, json={
         "applicant_party_id": applicant, "amount_fen": 100_000}).json()
     incident = client.post("/api/v1/field/incidents", headers=desk, json={}).json()
+    on_duty(client, people, "桂01", ("leader", "m.nanning"))
+    call = client.post("/api/v1/command/calls", headers=desk, json={
+        "to_court_code": "桂01", "sdp": "v=0\r\ns=-\r\n"}).json()
     return {"listing_id": str(listing["id"]), "restriction_id": str(restriction["id"]),
             "tip_id": str(tip["id"]), "offer_id": str(offer["id"]),
             "incident_id": str(incident["id"]), "resource_id": "999999",
@@ -222,7 +237,7 @@ def targets(client: TestClient, people: Callable[[str], dict[str, str]]) -> dict
             "order_id": "999999", "unit_id": "999999", "partner_id": "999999",
             "key_id": "zxk_999999", "request_id": str(assist["id"]),
             "hop_id": str(assist["hops"][0]["id"]), "handover_id": "999999",
-            "roll_call_id": "999999", "escalation_id": "999999"}
+            "roll_call_id": "999999", "escalation_id": "999999", "call_id": str(call["id"])}
 
 
 def _call(client: TestClient, method: str, url: str, rule: Rule,

@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
 
-from tests.conftest import AuthHeaders
+from tests.conftest import AuthHeaders, HttpClient
 from tests.credit.support import fresh_indexes, onboard
 from tests.credit.test_listings import APPROVER, OFFICER, _case, _debtor_id
 from zhixing.cases.service import today
@@ -19,7 +18,7 @@ from zhixing.credit import sweep
 __all__ = ["fresh_indexes"]  # the fixture, used by every test here
 
 
-def _screen(client: TestClient, headers: dict[str, str], id_number: str, activity: str
+def _screen(client: HttpClient, headers: dict[str, str], id_number: str, activity: str
             ) -> dict[str, Any]:
     r = client.post("/api/v1/partner/screen", headers=headers, json={
         "activities": [activity], "people": [{"ref": "pax-1", "id_number": id_number}]})
@@ -27,14 +26,20 @@ def _screen(client: TestClient, headers: dict[str, str], id_number: str, activit
     return dict(r.json()["results"][0])
 
 
-def _feed(client: TestClient, headers: dict[str, str], after: int) -> dict[str, Any]:
+def _feed(client: HttpClient, headers: dict[str, str], after: int) -> dict[str, Any]:
     r = client.get("/api/v1/partner/feed", headers=headers, params={"after": after})
     assert r.status_code == 200, r.text
     return dict(r.json())
 
 
-def test_li_is_listed_refused_pays_and_flies_again(client: TestClient, auth: AuthHeaders,
-                                                   db: Session) -> None:
+def test_li_is_listed_refused_pays_and_flies_again(client: TestClient, auth: AuthHeaders
+                                                   ) -> None:
+    li_story(client, auth)
+
+
+def li_story(client: HttpClient, auth: AuthHeaders) -> None:
+    """The story through any HTTP client: the in-process app, or real servers (test_scale_out).
+    """
     keys = onboard("caac", "nia-exit-entry")
     airline, border = keys["caac"], keys["nia-exit-entry"]
     case = _case(client, auth)

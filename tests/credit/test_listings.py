@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.cases.factories import case_payload, company, person
-from tests.conftest import PASSWORD, AuthHeaders
+from tests.conftest import PASSWORD, AuthHeaders, HttpClient
 from zhixing.cases.service import today
 from zhixing.core.db import transaction
 from zhixing.credit import sweep
@@ -29,7 +29,7 @@ OFFICER, APPROVER = "qingxiu.officer", "qingxiu.approver"
 _rng = random.Random(7)
 
 
-def _case(client: TestClient, auth: AuthHeaders, debtor: dict[str, Any] | None = None,
+def _case(client: HttpClient, auth: AuthHeaders, debtor: dict[str, Any] | None = None,
           state: str = "investigating") -> dict[str, Any]:
     body = case_payload(filed_days_ago=60, debtors=[debtor or person(
         "李明", id_number=resident_id(_rng, born=date(1985, 5, 1)),

@@ -6,7 +6,6 @@ what the public sees of a row in each state."""
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import urllib.parse
@@ -24,7 +23,7 @@ from tests.cases.factories import case_payload, company, person
 from tests.conftest import PASSWORD, AuthHeaders
 from tests.support.browser import chromium
 from tests.support.database import ScratchDatabase
-from tests.support.server import running_server
+from tests.support.server import api_post, running_server
 from zhixing.cases.models import Case, CaseParty
 from zhixing.cases.service import today
 from zhixing.core import clock
@@ -324,27 +323,17 @@ class TestPage:
         assert 'href="/dishonest"' in client.get("/login").text
 
 
-def _post(url: str, body: dict[str, object], token: str | None = None) -> dict[str, Any]:
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers,  # noqa: S310
-                                 method="POST")
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback test server)
-        result: dict[str, Any] = json.loads(resp.read())
-        return result
-
 
 @pytest.mark.browser
 def test_browser_search_shows_a_result_card(test_db: ScratchDatabase, db: Session) -> None:
     with running_server(test_db.url) as base, chromium() as browser:
-        token = _post(f"{base}/api/v1/auth/tokens",
+        token = api_post(f"{base}/api/v1/auth/tokens",
                       {"username": "qingxiu.officer", "password": PASSWORD})["token"]
-        org = _post(f"{base}/api/v1/cases", case_payload(
+        org = api_post(f"{base}/api/v1/cases", case_payload(
             filed_days_ago=200, debtors=[company("南宁市某某房地产开发有限公司")]), token)
         _list(db, int(org["id"]), ground=3,
               conduct="以隐匿、转移财产等方法规避执行，转移名下房产两处")
-        one = _post(f"{base}/api/v1/cases", case_payload(
+        one = api_post(f"{base}/api/v1/cases", case_payload(
             filed_days_ago=150, debtors=[person("黄浏览")]), token)
         _list(db, int(one["id"]))
         page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from tests.cases.factories import case_payload
 from tests.conftest import PASSWORD
@@ -20,6 +21,7 @@ from tests.support.database import ScratchDatabase
 from tests.support.server import running_server
 from zhixing.core.db import transaction
 from zhixing.field import resources
+from zhixing.field.models import FieldResource, LatestPosition
 
 pytestmark = pytest.mark.browser
 
@@ -138,4 +140,72 @@ def test_map_receives_changes_live(test_db: ScratchDatabase) -> None:
         page.wait_for_timeout(800)
         page.screenshot(path=str(SHOTS / "field_map.png"))
         _keep(SHOTS / "field_map.png", "field-map.png")
+        assert errors == [], errors
+
+
+def test_desk_triages_a_tip_and_dispatches_the_nearest_team(test_db: ScratchDatabase) -> None:
+    """The duty officer takes a phone call at the tip desk, triages the tip onto the case and
+    Qixing's center, and sends the nearest available team, picked from the positions."""
+    with transaction() as session:
+        resources.seed_field(session)
+    t = team_of(QIXING)
+    with transaction() as session:
+        device = session.scalar(select(LatestPosition).join(
+            FieldResource, FieldResource.id == LatestPosition.resource_id).where(
+            FieldResource.code == t.device))
+        assert device is not None
+        lon, lat = device.lon, device.lat  # right where Qixing's team is
+    with running_server(test_db.url) as base, chromium() as browser:
+        case = _call(f"{base}/api/v1/cases", case_payload(), _token(base, "qingxiu.officer"))
+        page, errors = console_page(browser, base, "gx.duty", PASSWORD, width=1366, height=768,
+                                    next_path="/field/tips")
+        page.locator("[data-testid=take-tip] summary").click()
+        form = page.locator("[data-testid=take-tip] form")
+        form.locator("textarea[name=content]").fill("来电：被执行人的车停在七星区某酒店停车场")
+        form.locator("input[name=place]").fill("桂林市七星区某酒店停车场")
+        form.locator("input[name=lon]").fill(f"{lon:.6f}")
+        form.locator("input[name=lat]").fill(f"{lat:.6f}")
+        form.locator("input[name=tipster_name]").fill("杨某")
+        form.locator("[data-testid=take-tip-submit]").click()
+        page.wait_for_selector("[data-testid=follow-code]")
+        tip_id = page.inner_text("[data-testid=tip-title]").split("#")[1].split()[0]
+        page.goto(f"{base}/field/tips")
+        page.wait_for_selector(f"tr[data-tip-id='{tip_id}'] [data-testid=clock]")
+        page.screenshot(path=str(SHOTS / "tip_desk.png"))
+        _keep(SHOTS / "tip_desk.png", "tip-desk.png")
+
+        page.click(f"tr[data-tip-id='{tip_id}'] td.content a")
+        triage = page.locator("[data-testid=triage-form]")
+        triage.locator("input[name=case_number]").fill(str(case["case_number"]))
+        triage.locator("select[name=urgency]").select_option("urgent")
+        triage.locator("input[name=center_code]").fill(QIXING)
+        triage.locator("[data-testid=triage-submit]").click()
+        page.wait_for_selector("[data-testid=tip-status][data-status=triaged]")
+        assert QIXING in page.inner_text("[data-testid=tip-center]")
+        assert str(case["case_number"]) in page.inner_text("[data-testid=tip-case]")
+        page.screenshot(path=str(SHOTS / "tip_page.png"), full_page=True)
+        _keep(SHOTS / "tip_page.png", "tip-page.png")
+
+        page.click("[data-testid=dispatch-from-tip]")
+        page.wait_for_selector("[data-testid=dispatch-form]")
+        assert page.input_value("[data-testid=lon]") == f"{lon:.6f}"
+        page.click("[data-testid=find-nearest]")
+        first = page.locator("[data-testid=nearest-teams] input[name=team_id]").first
+        first.wait_for(timeout=10_000)
+        assert first.get_attribute("value") == str(t.id) and first.is_checked()
+        page.locator("[data-testid=nearest-vehicles] input[name=vehicle_id]").nth(1).check()
+        page.screenshot(path=str(SHOTS / "dispatch_new.png"), full_page=True)
+        _keep(SHOTS / "dispatch_new.png", "dispatch-new.png")
+        page.click("[data-testid=dispatch-submit]")
+        page.wait_for_selector("[data-testid=dispatch-status][data-status=dispatched]")
+        assert page.get_attribute("[data-testid=dispatch-team]", "data-team-id") == str(t.id)
+        assert page.inner_text("[data-testid=dispatch-tip]") == f"#{tip_id}"
+        page.screenshot(path=str(SHOTS / "dispatch_page.png"), full_page=True)
+        _keep(SHOTS / "dispatch_page.png", "dispatch-page.png")
+
+        page.goto(f"{base}/field/dispatches")
+        page.wait_for_selector("[data-testid=dispatches] tr[data-status=dispatched]")
+        page.screenshot(path=str(SHOTS / "dispatch_desk.png"))
+        _keep(SHOTS / "dispatch_desk.png", "dispatch-desk.png")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1366
         assert errors == [], errors

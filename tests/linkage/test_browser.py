@@ -3,11 +3,8 @@ bank answers through the SDK (the real protocol against a real server), without 
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.request
 from datetime import UTC, date, datetime
-from typing import Any
 
 import pytest
 
@@ -17,22 +14,12 @@ from tests.linkage.support import onboard
 from tests.linkage.test_inquiries import deposits_result
 from tests.support.browser import SCREENSHOTS, chromium, console_page
 from tests.support.database import ScratchDatabase
-from tests.support.server import running_server
+from tests.support.server import api_post, running_server
 from zhixing.linkage import keys, signing, wire
 from zhixing.linkage.client import LinkageClient
 
 pytestmark = pytest.mark.browser
 
-
-def _post(url: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers,  # noqa: S310
-                                 method="POST")
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback test server)
-        result: dict[str, Any] = json.loads(resp.read())
-        return result
 
 
 def _unit(base: str, issued: keys.IssuedKeys) -> LinkageClient:
@@ -46,9 +33,9 @@ def test_the_inquiry_page_fills_in_live(test_db: ScratchDatabase) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     issued = onboard()
     with running_server(test_db.url) as base, chromium() as browser:
-        token = _post(f"{base}/api/v1/auth/tokens",
+        token = api_post(f"{base}/api/v1/auth/tokens",
                       {"username": "qingxiu.officer", "password": PASSWORD})["token"]
-        case = _post(f"{base}/api/v1/cases", case_payload(debtors=[person("刘某明")]), token)
+        case = api_post(f"{base}/api/v1/cases", case_payload(debtors=[person("刘某明")]), token)
         page, errors = console_page(browser, base, "qingxiu.officer", PASSWORD, width=1500,
                                     height=1000, next_path=f"/cases/{case['id']}")
         form = page.locator("[data-testid=inquiry-form]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -10,10 +11,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,8 +46,11 @@ def running_server(database_url: str, **env: str) -> Iterator[str]:
                 proc.kill()
 
 
+STARTUP_SECONDS = 90  # two test sessions and their browsers share two cores in CI
+
+
 def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: IO[bytes]) -> str:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + STARTUP_SECONDS
     while True:
         try:
             with urllib.request.urlopen(f"{base}/readyz", timeout=1) as resp:  # noqa: S310
@@ -59,3 +63,15 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: IO[bytes]) -> str
             output = log.read().decode(errors="replace")
             raise RuntimeError(f"server did not start: {output[-2000:]}")
         time.sleep(0.1)
+
+
+def api_post(url: str, body: Mapping[str, Any], token: str | None = None) -> dict[str, Any]:
+    """One JSON POST to a test server, as a script would send it (no client state kept)."""
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers,  # noqa: S310
+                                 method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 (loopback test server)
+        result: dict[str, Any] = json.loads(resp.read())
+        return result

@@ -291,6 +291,18 @@ def report_result(request_id: RecordId, body: schemas.ResultIn, actor: CurrentUs
     return _detail(db, network, assistance.report_result(db, actor, network, request_id, body))
 
 
+@router.post("/requests/{request_id}/withdraw", response_model=presenters.RequestDetail)
+def withdraw_request(request_id: RecordId, body: schemas.WithdrawIn, actor: CurrentUser,
+                     db: DbSession) -> presenters.RequestDetail:
+    """The asking center takes its open request back, with a reason. Every open hop closes,
+    escalation stops, and later acknowledgements and results are refused (409
+    ``request_withdrawn``). Another center: 403 ``not_your_request``; a request whose result
+    is back: 409 ``request_finished``."""
+    network = Network(db)
+    return _detail(db, network, assistance.withdraw(db, actor, network, request_id,
+                                                    body.reason))
+
+
 @router.post("/hops/{hop_id}/acknowledge", response_model=presenters.RequestDetail)
 def acknowledge_hop(hop_id: RecordId, actor: CurrentUser, db: DbSession,
                     body: schemas.AcknowledgeIn | None = None) -> presenters.RequestDetail:

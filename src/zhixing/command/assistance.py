@@ -65,6 +65,15 @@ def current_hop(session: Session, req: AssistanceRequest) -> Hop | None:
     return session.get(Hop, req.current_hop_id) if req.current_hop_id else None
 
 
+def require_open(req: AssistanceRequest) -> None:
+    """Nothing more happens on a closed request; a withdrawn one says so, so that a center
+    still holding it knows to stand down rather than retry."""
+    if req.status == RequestStatus.WITHDRAWN:
+        raise Conflict("the asking center has withdrawn this request", code="request_withdrawn")
+    if req.status != RequestStatus.OPEN:
+        raise Conflict("the request is closed", code="request_closed")
+
+
 def _check_route(network: Network, sender: CenterRef, receiver: CenterRef, place: CenterRef,
                  field: str) -> None:
     why = routing.refusal(network.tree, network.node(sender), network.node(receiver),
@@ -177,12 +186,15 @@ def acknowledge(session: Session, actor: Actor, network: Network, hop_id: int,
                 note: str | None = None) -> Hop:
     hop, req = get_hop(session, actor, network, hop_id)
     center = _addressed(actor, network, hop)
+    # The request first (as a withdrawal locks it), then the hop: acknowledging cannot slip
+    # past a withdrawal committed meanwhile.
+    lock_for_update(session, AssistanceRequest, req.id)
     lock_for_update(session, Hop, hop.id)
+    session.refresh(req)
     session.refresh(hop)
+    require_open(req)
     if hop.acknowledged_at is not None:
         raise Conflict("this hop is already acknowledged", code="already_acknowledged")
-    if req.status != RequestStatus.OPEN:
-        raise Conflict("the request is closed", code="request_closed")
     hop.acknowledged_at = utcnow()
     hop.acknowledged_by = actor.user_id
     board.post(session, actor, "hop_acknowledged", f"{center.name} 已签收", request_id=req.id,
@@ -197,8 +209,7 @@ def acknowledge(session: Session, actor: Actor, network: Network, hop_id: int,
 def _holding(session: Session, actor: Actor, network: Network, req: AssistanceRequest) -> tuple[
         Hop, CenterRef]:
     """The current hop, which the actor's center holds (acknowledged, not passed on)."""
-    if req.status != RequestStatus.OPEN:
-        raise Conflict("the request is closed", code="request_closed")
+    require_open(req)
     hop = current_hop(session, req)
     assert hop is not None
     center = _addressed(actor, network, hop)
@@ -215,6 +226,7 @@ def forward(session: Session, actor: Actor, network: Network, hop_id: int,
     _addressed(actor, network, hop)
     lock_for_update(session, AssistanceRequest, req.id)
     session.refresh(req)
+    require_open(req)
     if req.current_hop_id != hop.id:
         raise Conflict("this hop was already handed on", code="already_handed_down")
     _, center = _holding(session, actor, network, req)
@@ -303,3 +315,59 @@ def deadline_of(hop: Hop | None, req: AssistanceRequest) -> tuple[str, datetime]
     if hop.acknowledged_at is None:
         return "acknowledge", min(hop.ack_by, req.act_by)
     return "act", req.act_by
+
+
+def withdraw(session: Session, actor: Actor, network: Network, request_id: int,
+             reason: str) -> AssistanceRequest:
+    """The asking center takes its open request back (the debtor paid, the car left...).
+
+    Every hop still open is closed with it: the centers holding or awaiting it see the
+    withdrawal on their board, the sweep no longer escalates it (it watches open requests
+    only), and later acknowledgements, evidence and results are refused with
+    ``request_withdrawn``. A request whose result is back cannot be withdrawn.
+    """
+    req = get_request(session, actor, network, request_id)
+    origin = network.center(req.origin_center_id)
+    if actor.court_id != origin.court_id:
+        raise Forbidden("only the asking center may withdraw its request",
+                        code="not_your_request")
+    policy.require_ask(actor)
+    text = reason.strip()
+    if len(text) < 2:
+        raise ValidationFailed("say why the request is withdrawn", code="reason_required",
+                               field="reason")
+    lock_for_update(session, AssistanceRequest, req.id)
+    session.refresh(req)
+    if req.status == RequestStatus.WITHDRAWN:
+        raise Conflict("the request is already withdrawn", code="request_withdrawn")
+    if req.status != RequestStatus.OPEN:
+        raise Conflict(f"the request is finished ({req.status.value}): its result is back",
+                       code="request_finished", details={"status": req.status.value})
+    now = utcnow()
+    req.status = RequestStatus.WITHDRAWN
+    # The closing moment and reason go where a result would: the request has one end.
+    # result_center_id stays empty, so the figures never count a withdrawal as completed.
+    req.result_at = now
+    req.result_by = actor.user_id
+    req.result_summary = text
+    open_hops = [h for h in hops_of(session, req.id) if h.handed_down_at is None]
+    board.post(session, actor, "withdrawn", f"{origin.name} 撤回协助请求：{text}",
+               request_id=req.id, center_id=origin.id, reason=text,
+               closed_hops=[h.id for h in open_hops])
+    for hop in open_hops:
+        # One event per closed hop, on the board of the center that held or awaited it.
+        holder = network.center(hop.to_center_id)
+        state = "已签收" if hop.acknowledged_at is not None else "未签收"
+        board.post(session, actor, "hop_closed", f"{holder.name} 待办关闭（{state}，请求已撤回）",
+                   request_id=req.id, center_id=holder.id, hop_id=hop.id)
+    case = session.get(Case, req.case_id) if req.case_id else None
+    if case is not None:
+        label = KIND_ZH.get(str(req.kind), str(req.kind))
+        case_event(session, case, actor, "assistance", f"撤回协助请求（{label}）：{text}",
+                   request_id=req.id)
+    audit.record(session, actor, "command.request_withdrawn", object_type="assistance_request",
+                 object_id=req.id, court_id=origin.court_id, case_id=req.case_id,
+                 details={"reason": text, "closed_hops": [h.id for h in open_hops],
+                          "holder": network.center(open_hops[-1].to_center_id).code
+                          if open_hops else None})
+    return req

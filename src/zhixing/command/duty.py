@@ -182,6 +182,31 @@ def leader_on_duty(session: Session, center_id: int, at: datetime | None = None)
         DutyMember.role == DutyRole.LEADER, DutyMember.user_id.is_not(None)).limit(1))
 
 
+def roster_roles(session: Session, center_id: int, user_id: int | None,
+                 at: datetime | None = None) -> set[str]:
+    """The roles ``user_id`` holds on ``center_id``'s shift at ``at`` (empty: not on duty)."""
+    if user_id is None:
+        return set()
+    at = at or utcnow()
+    return {str(r) for r in session.scalars(select(DutyMember.role).join(
+        DutyShift, DutyShift.id == DutyMember.shift_id).where(
+        DutyShift.center_id == center_id, DutyShift.starts_at <= at, DutyShift.ends_at > at,
+        DutyMember.user_id == user_id))}
+
+
+def staffed(session: Session, center_ids: Collection[int],
+            at: datetime | None = None) -> set[int]:
+    """Which of the centers have a platform user on their shift at ``at``: someone who can
+    answer the desk's calls."""
+    if not center_ids:
+        return set()
+    at = at or utcnow()
+    return set(session.scalars(select(DutyShift.center_id).join(
+        DutyMember, DutyMember.shift_id == DutyShift.id).where(
+        DutyShift.center_id.in_(center_ids), DutyShift.starts_at <= at, DutyShift.ends_at > at,
+        DutyMember.user_id.is_not(None)).distinct()))
+
+
 def shifts_between(session: Session, center: CenterRef, start: datetime, end: datetime,
                    after_id: int | None, limit: int) -> list[DutyShift]:
     q = select(DutyShift).where(DutyShift.center_id == center.id, DutyShift.ends_at > start,

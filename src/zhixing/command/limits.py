@@ -38,6 +38,9 @@ class Limits:
     sweep_interval: timedelta = timedelta(minutes=1)
     # A clock shows amber when less than this share of its time is left.
     warn_share: float = 0.25
+    # A video call rings this long at the called desk, then it is missed (local practice:
+    # about as long as a telephone rings before it gives up).
+    call_ring: timedelta = timedelta(seconds=60)
 
 
 LIMITS = Limits()

@@ -1,5 +1,6 @@
-"""The live board: one cheap query per process (the newest board event id, once a second) while
-any console watches; every watching stream wakes when it moves, and renders its own view."""
+"""The live board: one cheap query per process (the newest board event id) while any console
+watches, when a commit signals the board (PostgreSQL) or once a second (SQLite); every watching
+stream wakes when it moves, and renders its own view."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from zhixing.command import board
 from zhixing.core.db import session_factory
+from zhixing.core.signals import SIGNALS
 
 CHECK_EVERY = 1.0
 
@@ -38,12 +40,13 @@ class BoardWatch:
 
     async def _run(self, changed: asyncio.Condition) -> None:
         while self._watchers > 0:
+            seen = SIGNALS.mark("board")
             head = await run_in_threadpool(_read_head)
             if head != self.version:
                 self.version = head
                 async with changed:
                     changed.notify_all()
-            await asyncio.sleep(CHECK_EVERY)
+            await SIGNALS.wait("board", seen, poll=CHECK_EVERY)
 
     async def wait_past(self, seen: int, timeout: float) -> int:
         """The board's version once it differs from ``seen`` (or after ``timeout``)."""

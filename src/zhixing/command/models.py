@@ -1,6 +1,6 @@
 """Tables of the 24-hour command center (执行指挥中心): the duty roster, shift handovers, roll
-calls, assistance requests (协助执行 / 事项委托) with their hops and escalations, and the board's
-event log.
+calls, assistance requests (协助执行 / 事项委托) with their hops and escalations, the board's
+event log, and video calls between duty desks with their signalling messages.
 
 A request travels the hierarchy hop by hop; each hop is a row with its own timestamps
 (``sent_at``, ``acknowledged_at``, ``handed_down_at``), so time-in-state and the figures are
@@ -270,8 +270,81 @@ class BoardEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class CallState(enum.StrEnum):
+    RINGING = "ringing"  # offered, waiting for the callee center to answer
+    CONNECTED = "connected"  # answered: the browsers connect to each other
+    ENDED = "ended"  # hung up (or called off by the caller while ringing)
+    DECLINED = "declined"  # the callee center declined
+    MISSED = "missed"  # nobody answered in time
+    FAILED = "failed"  # a browser reported that the media connection failed
+
+
+class CallSide(enum.StrEnum):
+    CALLER = "caller"
+    CALLEE = "callee"
+    PLATFORM = "platform"  # state changes, sent to both sides
+
+
+class SignalKind(enum.StrEnum):
+    OFFER = "offer"
+    ANSWER = "answer"
+    CANDIDATE = "candidate"
+    STATE = "state"
+
+
+class VideoCall(Base):
+    """A video call from one center's duty desk to another's. The media go browser to browser
+    (WebRTC); the platform carries only the signalling and keeps the record: who called whom,
+    who answered, each state's time, who ended it and how long it lasted."""
+
+    __tablename__ = "video_calls"
+    __table_args__ = (
+        Index("ix_video_calls_callee_state", "callee_center_id", "state"),
+        Index("ix_video_calls_caller_state", "caller_center_id", "state"),
+        Index("ix_video_calls_caller_user", "caller_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    caller_center_id: Mapped[int] = mapped_column(ForeignKey("command_centers.id"))
+    caller_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    callee_center_id: Mapped[int] = mapped_column(ForeignKey("command_centers.id"))
+    state: Mapped[CallState] = mapped_column(EnumText(CallState, 16))
+    created_at: Mapped[datetime]
+    ring_until: Mapped[datetime]  # then it is missed
+    answered_at: Mapped[datetime | None]
+    answered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    ended_at: Mapped[datetime | None]
+    ended_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the platform
+    ended_side: Mapped[CallSide | None] = mapped_column(EnumText(CallSide, 16))
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)  # answered to ended
+    # The last signal's sequence number, and the ICE candidates each side has sent: counted
+    # on the row, which every signal locks, so the limits hold under concurrent posts.
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    caller_candidates: Mapped[int] = mapped_column(Integer, default=0)
+    callee_candidates: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CallSignal(Base):
+    """One signalling message of a call, numbered in order within the call: the offer, the
+    answer, ICE candidates, and the platform's state changes. Each side's stream delivers the
+    other side's (and the platform's) messages in ``seq`` order and resumes after the last
+    ``seq`` it saw."""
+
+    __tablename__ = "video_call_signals"
+    __table_args__ = (UniqueConstraint("call_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("video_calls.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    side: Mapped[CallSide] = mapped_column(EnumText(CallSide, 16))
+    kind: Mapped[SignalKind] = mapped_column(EnumText(SignalKind, 16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
 __all__ = [
-    "AnswerStatus", "AssistanceRequest", "BoardEvent", "DutyMember", "DutyRole", "DutyShift",
-    "Escalation", "EscalationKind", "Evidence", "Handover", "Hop", "RequestKind",
-    "RequestStatus", "RollCall", "RollCallAnswer", "ShiftPattern", "Urgency",
+    "AnswerStatus", "AssistanceRequest", "BoardEvent", "CallSide", "CallSignal", "CallState",
+    "DutyMember", "DutyRole", "DutyShift", "Escalation", "EscalationKind", "Evidence",
+    "Handover", "Hop", "RequestKind", "RequestStatus", "RollCall", "RollCallAnswer",
+    "ShiftPattern", "SignalKind", "Urgency", "VideoCall",
 ]

@@ -6,11 +6,11 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhixing.command import assistance, duty, escalation
+from zhixing.command import assistance, calls, duty, escalation
 from zhixing.command.limits import LIMITS
 from zhixing.command.models import (
     AssistanceRequest,
@@ -23,6 +23,7 @@ from zhixing.command.models import (
     Hop,
     RollCall,
     RollCallAnswer,
+    VideoCall,
 )
 from zhixing.command.network import CenterRef, Network
 from zhixing.core.clock import utcnow
@@ -299,3 +300,45 @@ def user_names(session: Session, ids: Collection[int | None]) -> dict[int, str]:
         return {}
     return dict(session.execute(select(User.id, User.display_name).where(User.id.in_(wanted)))
                 .tuples().all())
+
+
+# --- video calls -------------------------------------------------------------------------------
+
+
+class CallRead(BaseModel):
+    id: int
+    state: str = Field(description="ringing, connected, ended, declined, missed or failed")
+    caller_center: CenterRead
+    callee_center: CenterRead
+    caller_id: int
+    caller_name: str | None
+    created_at: datetime
+    ring_until: datetime
+    answered_at: datetime | None
+    answered_by: int | None
+    answered_by_name: str | None
+    ended_at: datetime | None
+    ended_by: int | None = Field(description="None when the platform ended it (missed)")
+    ended_by_name: str | None
+    ended_side: str | None = Field(description="caller, callee or platform")
+    duration_seconds: int | None = Field(description="answered to ended")
+    last_seq: int = Field(description="the number of the call's newest signalling message")
+    your_side: str | None = Field(description="caller or callee when you speak for a side")
+    you_may_answer: bool
+
+
+def call_read(session: Session, network: Network, call: VideoCall,
+              me: calls.Party) -> CallRead:
+    names = user_names(session, [call.caller_id, call.answered_by, call.ended_by])
+    return CallRead(
+        id=call.id, state=str(call.state),
+        caller_center=center_read(network.center(call.caller_center_id)),
+        callee_center=center_read(network.center(call.callee_center_id)),
+        caller_id=call.caller_id, caller_name=names.get(call.caller_id),
+        created_at=call.created_at, ring_until=call.ring_until, answered_at=call.answered_at,
+        answered_by=call.answered_by, answered_by_name=names.get(call.answered_by or 0),
+        ended_at=call.ended_at, ended_by=call.ended_by,
+        ended_by_name=names.get(call.ended_by or 0),
+        ended_side=str(call.ended_side) if call.ended_side else None,
+        duration_seconds=call.duration_seconds, last_seq=call.last_seq,
+        your_side=str(me.side) if me.side else None, you_may_answer=me.may_answer)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from zhixing.command.models import AnswerStatus, DutyRole, RequestKind, ShiftPattern, Urgency
 from zhixing.courts.schemas import StrictModel
@@ -101,6 +102,50 @@ class ResultIn(StrictModel):
     summary: str = Field(min_length=2, max_length=4000)
 
 
+class WithdrawIn(StrictModel):
+    reason: str = Field(min_length=2, max_length=2000, description=(
+        "why the asking center takes the request back; shown to every center on its way"))
+
+
 class PeriodIn(StrictModel):
     start: datetime | None = None
     end: datetime | None = None
+
+
+# --- video calls -------------------------------------------------------------------------------
+
+
+class SdpModel(StrictModel):
+    # An SDP's lines end with CRLF, the last one too: kept exactly as the browser wrote it.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class CallIn(SdpModel):
+    to_court_code: str = Field(min_length=1, max_length=16, description=(
+        "the center to call: your parent center, a child, or a peer under the same parent"))
+    sdp: str = Field(min_length=1, description=(
+        "the caller's SDP offer (RTCSessionDescription.sdp), at most 64 KB"))
+
+
+class CallAnswerIn(SdpModel):
+    sdp: str = Field(min_length=1, description="the callee's SDP answer, at most 64 KB")
+
+
+class CandidateIn(StrictModel):
+    """An ICE candidate as ``RTCIceCandidate.toJSON()`` gives it."""
+
+    candidate: str = Field(max_length=1024, description="'' marks the end of candidates")
+    sdpMid: str | None = Field(default=None, max_length=64)
+    sdpMLineIndex: int | None = Field(default=None, ge=0, le=255)
+    usernameFragment: str | None = Field(default=None, max_length=256)
+
+
+class CandidatesIn(StrictModel):
+    candidates: list[CandidateIn] = Field(min_length=1, max_length=200, description=(
+        "at most 200 candidates per side over the whole call"))
+
+
+class CallEndIn(StrictModel):
+    reason: Literal["hangup", "decline", "failed"] = Field(default="hangup", description=(
+        "hangup (or call off while ringing); decline (the called desk, while ringing); "
+        "failed (the browser could not connect the media)"))

@@ -19,3 +19,10 @@ ESCALATION = {"not_acknowledged": N_("escalation_not_acknowledged"),
               "not_done": N_("escalation_not_done")}
 CLOCK = {"acknowledge": N_("clock_acknowledge"), "act": N_("clock_act")}
 NAV = N_("Command center")
+CALL_STATES = {"ringing": N_("Ringing"), "connected": N_("Connected"),
+               "ended": N_("Call ended"), "declined": N_("Call declined"),
+               "missed": N_("Call missed"), "failed": N_("Call failed")}
+CALL_RELATIONS = {"parent": N_("parent center"), "child": N_("center below"),
+                  "peer": N_("peer center")}
+CALL_SIDES = {"caller": N_("the caller"), "callee": N_("the called desk"),
+              "platform": N_("the platform (nobody answered)")}

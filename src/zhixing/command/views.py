@@ -21,6 +21,7 @@ from zhixing.cases.models import Case
 from zhixing.command import (
     assistance,
     board,
+    call_views,
     duty,
     escalation,
     policy,
@@ -48,13 +49,14 @@ from zhixing.core.db import session_factory
 from zhixing.core.errors import DomainError, ValidationFailed
 from zhixing.web import i18n
 from zhixing.web.deps import ConsoleUser, DbSession, RecordId, SmallRecordId
+from zhixing.web.errors import form_error
 from zhixing.web.templating import render, templates
 
 router = APIRouter(include_in_schema=False)
 
 STREAM_SECONDS = 600
 HEARTBEAT_SECONDS = 15.0
-SECTIONS = ("duty", "rollcall", "requests", "events")
+SECTIONS = ("duty", "rollcall", "requests", "events", "calls", "video")
 
 
 # --- what the desk shows -----------------------------------------------------------------------
@@ -79,8 +81,11 @@ def desk_context(session: Session, actor: Actor, network: Network) -> dict[str, 
         AssistanceRequest.status != RequestStatus.OPEN).order_by(
         AssistanceRequest.result_at.desc(), AssistanceRequest.id.desc()).limit(10)))
     hops = presenters.hops_by_id(session, [r.current_hop_id for r in open_rows + closed_rows])
-    esc = list(session.scalars(select(Escalation).where(
-        Escalation.to_center_id.in_(ids), Escalation.acknowledged_at.is_(None))
+    # Escalations of closed (done, failed, withdrawn) requests no longer wait for anyone.
+    esc = list(session.scalars(select(Escalation).join(
+        AssistanceRequest, AssistanceRequest.id == Escalation.request_id).where(
+        Escalation.to_center_id.in_(ids), Escalation.acknowledged_at.is_(None),
+        AssistanceRequest.status == RequestStatus.OPEN)
         .order_by(Escalation.id.desc()).limit(50)))
     events = list(session.scalars(select(BoardEvent).where(
         BoardEvent.center_id.in_(ids) | BoardEvent.request_id.in_(
@@ -103,6 +108,7 @@ def desk_context(session: Session, actor: Actor, network: Network) -> dict[str, 
         "is_leader": actor.has_role(*policy.LEADER_ROLES),
         "my_center_id": center.id, "terms": terms,
         "last_handover": duty.last_handover(session, center.id),
+        **call_views.desk_calls(session, actor, network, center, now),
     }
 
 
@@ -113,15 +119,6 @@ def _fragment(name: str, context: dict[str, Any]) -> str:
 def _sse(event: str, html: str, event_id: int) -> str:
     data = "\n".join(f"data: {line}" for line in (html.strip().splitlines() or [""]))
     return f"event: {event}\nid: {event_id}\n{data}\n\n"
-
-
-def _error(exc: Exception) -> DomainError:
-    if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first.get("loc", ()))
-        return ValidationFailed(f"{field}: {first.get('msg')}", field=field)
-    assert isinstance(exc, DomainError)
-    return exc
 
 
 def _desk(request: Request, actor: Actor, db: DbSession, error: DomainError | None = None
@@ -181,7 +178,8 @@ async def desk_stream(request: Request, actor: ConsoleUser, db: DbSession,
                       since: Annotated[int | None, Query(ge=0, le=2**62)] = None
                       ) -> StreamingResponse:
     """The desk's sections as SSE messages of HTML (htmx ``sse-swap``), each sent when it
-    changed: ``duty``, ``rollcall``, ``requests``, ``events``."""
+    changed: ``duty``, ``rollcall``, ``requests``, ``events``, and the video calls: ``calls``
+    (the ringing banner, your calls) and ``video`` (the centers you may call)."""
     policy.require_read(actor)
     db.commit()
     locale = i18n.current_locale.get()
@@ -211,7 +209,7 @@ def _act(request: Request, actor: Actor, db: DbSession, act: Callable[[], object
         result = act()
     except (DomainError, ValidationError) as exc:
         db.rollback()
-        return page(_error(exc))
+        return page(form_error(exc))
     return RedirectResponse(back(result), status_code=303)
 
 
@@ -337,6 +335,8 @@ def request_context(session: Session, actor: Actor, network: Network,
                                                 for e in events],
         "can_acknowledge": mine and hop is not None and hop.acknowledged_at is None,
         "can_act": mine and hop is not None and hop.acknowledged_at is not None,
+        "can_withdraw": req.status == RequestStatus.OPEN and actor.court_id == network.center(
+            req.origin_center_id).court_id and actor.has_role(*policy.ASKING_ROLES),
         "suggestion": suggestion, "hop_id": hop.id if hop else None, "terms": terms,
         "case_number": case.case_number if case and actor.can_see_court(case.court_id)
         else None,
@@ -448,3 +448,13 @@ async def report_result(request_id: RecordId, request: Request, actor: ConsoleUs
         return assistance.report_result(db, actor, Network(db), request_id, body)
     return _on_request(request, actor, db, request_id, act)
 
+
+@router.post("/command/requests/{request_id}/withdraw")
+async def withdraw(request_id: RecordId, request: Request, actor: ConsoleUser,
+                   db: DbSession) -> Response:
+    data = await _form(request)
+
+    def act() -> object:
+        body = schemas.WithdrawIn.model_validate({"reason": data.get("reason", "")})
+        return assistance.withdraw(db, actor, Network(db), request_id, body.reason)
+    return _on_request(request, actor, db, request_id, act)

@@ -94,15 +94,18 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
-    url = url or get_settings().database_url
+def make_engine(url: str | None = None, *, pool_size: int | None = None) -> Engine:
+    settings = get_settings()
+    url = url or settings.database_url
     if url.startswith("sqlite"):
         # NullPool: connections are cheap, and a pooled connection must not outlive a fork.
         engine = create_engine(url, poolclass=NullPool)
         _configure_sqlite(engine)
         return engine
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, future=True
+        url, pool_size=pool_size or settings.db_pool_size, max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_recycle=settings.db_pool_recycle_seconds, pool_pre_ping=True, future=True,
     )
 
 

@@ -14,3 +14,6 @@ HTTP_LATENCY = Histogram(
 )
 JOBS = Counter("zhixing_jobs_total", "Background jobs finished", ["kind", "outcome"])
 LOGIN_FAILURES = Counter("zhixing_login_failures_total", "Failed logins")
+SIGNALS_RECEIVED = Counter(
+    "zhixing_signals_received_total", "Commit signals this process received (LISTEN/NOTIFY)",
+    ["channel"])

@@ -5,11 +5,29 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A known, public value: fine on a laptop, refused in production (see check below).
 DEVELOPMENT_SECRET = "zhixing-development-secret-do-not-use-in-production"  # noqa: S105
+
+
+class IceServer(BaseModel):
+    """One RTCIceServer as the browser takes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    urls: str | list[str] = Field(description="stun:, turn: or turns: URLs")
+    username: str | None = None
+    credential: str | None = None
+
+    @field_validator("urls")
+    @classmethod
+    def _ice_urls(cls, value: str | list[str]) -> str | list[str]:
+        for url in [value] if isinstance(value, str) else value:
+            if not url.startswith(("stun:", "turn:", "turns:")):
+                raise ValueError(f"an ICE server URL starts with stun:, turn: or turns: ({url!r})")
+        return value
 
 
 class Settings(BaseSettings):
@@ -17,6 +35,14 @@ class Settings(BaseSettings):
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///zhixing.db"
+    # PostgreSQL connection pool of each process (SQLite opens a connection per use). A process
+    # holds at most pool size + overflow connections: keep that sum over every API and worker
+    # process below the server's max_connections.
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout_seconds: float = Field(default=30, gt=0)
+    # Connections older than this are replaced (firewalls between courts drop idle ones).
+    db_pool_recycle_seconds: int = Field(default=1800, ge=60)
     secret_key: str = DEVELOPMENT_SECRET
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -39,6 +65,11 @@ class Settings(BaseSettings):
     # How long an idle worker waits before looking for jobs again: the delay of a push to a
     # bank after an order (and of every job) is at most this. A look is one indexed query.
     job_poll_seconds: float = Field(default=0.1, gt=0, le=10)
+    # STUN/TURN servers for the duty desks' video calls, as a JSON list of RTCIceServer
+    # objects: '[{"urls": "turn:turn.court.example:3478", "username": "u", "credential": "p"}]'.
+    # None by default: courts' networks are closed, and browsers on one LAN (or one machine)
+    # connect through their host candidates.
+    ice_servers: list[IceServer] = Field(default_factory=list, max_length=8)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from zhixing.core.actor import Actor
 from zhixing.core.clock import utcnow
 from zhixing.core.db import session_factory
+from zhixing.core.signals import SIGNALS
 from zhixing.courts.models import Court
 from zhixing.field import dispatch as dispatches
 from zhixing.field import tips as tipsvc
@@ -238,6 +239,7 @@ class MapHub:
     async def _run(self) -> None:
         while self.viewers:
             try:
+                seen = SIGNALS.mark("field")
                 self._since, items = await run_in_threadpool(poll, self._since)
                 self.polls += 1
                 self.publish(self.fresh(items))
@@ -245,7 +247,8 @@ class MapHub:
                 import logging
 
                 logging.getLogger(__name__).exception("map poll failed")
-            await asyncio.sleep(TICK)
+            # Positions are read by the tick; an SOS or a dispatch wakes the map at once.
+            await SIGNALS.wait("field", seen, poll=TICK, idle=TICK)
         self._since = None
 
 

@@ -1,8 +1,10 @@
 """Long polls of pull units: a fetch that finds nothing waits for a task to arrive.
 
-Idle units then cost nothing but an open connection: one query per process every
-``CHECK_EVERY`` seconds looks for pending tasks of *all* waiting units together, instead of each
-unit asking again and again with a signed request and two transactions each time.
+Idle units then cost nothing but an open connection: one query per process looks for pending
+tasks of *all* waiting units together, instead of each unit asking again and again with a
+signed request and two transactions each time. It runs when a commit signals new or changed
+tasks (PostgreSQL), and at least every ``IDLE_CHECK`` seconds for retries whose time has come;
+without signals (SQLite) every ``CHECK_EVERY`` seconds.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from zhixing.core.clock import utcnow
 from zhixing.core.db import session_factory
+from zhixing.core.signals import SIGNALS
 from zhixing.linkage.models import LinkageTask, TaskStatus
 
 CHECK_EVERY = 0.05
+IDLE_CHECK = 1.0
 
 
 def pending_units(unit_ids: list[int]) -> set[int]:
@@ -57,11 +61,12 @@ class PendingWatch:
 
     async def _run(self) -> None:
         while self._waiters:
+            seen = SIGNALS.mark("linkage")
             ready = await run_in_threadpool(pending_units, list(self._waiters))
             for unit_id in ready:
                 for event in self._waiters.get(unit_id, ()):
                     event.set()
-            await asyncio.sleep(CHECK_EVERY)
+            await SIGNALS.wait("linkage", seen, poll=CHECK_EVERY, idle=IDLE_CHECK)
 
 
 WATCH = PendingWatch()

@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from zhixing.core.errors import DomainError, RateLimited
+from zhixing.core.errors import DomainError, RateLimited, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,17 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+def form_error(exc: Exception) -> DomainError:
+    """What a console form shows for a refusal: the domain's own error, or the first problem of
+    a pydantic validation, named by its field."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ()))
+        return ValidationFailed(f"{field}: {first.get('msg')}", field=field)
+    assert isinstance(exc, DomainError)
+    return exc
 
 
 def _doc(description: str) -> dict[str, Any]:

@@ -56,13 +56,14 @@ def push_when_listening(platform: FakePlatform, item: wire.Task) -> bool:
 
 
 @pytest.mark.slow
-def test_run_all_runs_each_unit_in_its_own_process(platform: FakePlatform,
-                                                  tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [None, 1], ids=["process-per-unit", "one-process"])
+def test_run_all_runs_the_units_in_supervised_processes(platform: FakePlatform, tmp_path: Path,
+                                                        processes: int | None) -> None:
     stop = threading.Event()
     options = SimulatorOptions(poll_interval=0.05, duplicate_rate=0.5, seed=1)
     supervisor = threading.Thread(target=run_all, args=(SimulatorConfig(
         base_url=platform.base_url, units=[PULL, PUSH]), tmp_path, options),
-        kwargs={"stop": stop})
+        kwargs={"stop": stop, "processes": processes})
     supervisor.start()
     try:
         pulled = task("deposits", resident_id())
@@ -166,3 +167,34 @@ def test_a_unit_that_dies_is_restarted(platform: FakePlatform, tmp_path: Path,
         supervisor.join(30)
         taken.close()
     assert not supervisor.is_alive()
+
+
+@pytest.mark.slow
+def test_a_unit_that_dies_restarts_the_units_sharing_its_process(
+        platform: FakePlatform, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    blocked = PUSH.model_copy(update={"push_url": f"http://127.0.0.1:{port}/push"})
+    stop = threading.Event()
+    supervisor = threading.Thread(target=run_all, args=(SimulatorConfig(
+        base_url=platform.base_url, units=[PULL, blocked]), tmp_path),
+        kwargs={"stop": stop, "processes": 1})
+    caplog.set_level(logging.INFO, logger="zhixing.linkage.simulator.runner")
+    supervisor.start()
+    try:  # the push unit cannot bind: the shared process exits and is started again
+        platform.wait_for(lambda: any(
+            "exited" in r.getMessage() and f"{PULL.code}+{PUSH.code}" in r.getMessage()
+            for r in caplog.records), timeout=60)
+    finally:
+        stop.set()
+        supervisor.join(30)
+        taken.close()
+    assert not supervisor.is_alive()
+
+
+def test_run_all_refuses_zero_processes(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="processes"):
+        run_all(SimulatorConfig(base_url="http://127.0.0.1:9", units=[PULL]), tmp_path,
+                processes=0)

@@ -1,11 +1,16 @@
-"""Run every configured unit as its own process, and credit money to a unit's account.
+"""Run the configured units in supervised processes, and credit money to a unit's account.
 
-Each unit runs in a process of its own (``multiprocessing``, "spawn" context), as separate
-banks and registries would: one unit's crash, hang or slow disk does not stall the others, and
-the platform sees independent clients. The supervisor restarts a unit that dies (waiting 1 s,
-doubling to 30 s) and stops them all on SIGTERM or SIGINT: it sends each unit SIGTERM, and
-every unit finishes the step it is in (a ledger transaction is never cut in half) and exits.
-Even a unit killed outright loses nothing: SQLite rolls back the transaction it was in.
+By default each unit runs in a process of its own (``multiprocessing``, "spawn" context), as
+separate banks and registries would: one unit's crash, hang or slow disk does not stall the
+others, and the platform sees independent clients. On a small machine 45 interpreters take a
+while to start, so ``processes`` can pack the units into fewer processes, one thread per unit
+(each still with its own HTTP client, ledger file and push server); a unit that dies then takes
+its process, and the units sharing it, down and up again with it.
+
+The supervisor restarts a process that dies (waiting 1 s, doubling to 30 s) and stops them all
+on SIGTERM or SIGINT: it sends each process SIGTERM, and every unit finishes the step it is in
+(a ledger transaction is never cut in half) and exits. Even a unit killed outright loses
+nothing: SQLite rolls back the transaction it was in.
 
 Child processes import only this package, the SDK and their dependencies (pydantic, httpx,
 python-stdnum): nothing of the platform's server.
@@ -60,13 +65,15 @@ class _UnitStop:
     processes but signals: a lock shared with a supervisor killed while holding it would
     leave the unit stuck for good."""
 
-    def __init__(self, signalled: _Flag) -> None:
+    def __init__(self, signalled: _Flag, died: _Flag | None = None) -> None:
         self._signalled = signalled
+        self._died = died
         self._parent = multiprocessing.parent_process()
 
     def is_set(self) -> bool:
         orphaned = self._parent is not None and not self._parent.is_alive()
-        return self._signalled.is_set() or orphaned
+        died = self._died is not None and self._died.is_set()
+        return self._signalled.is_set() or died or orphaned
 
     def wait(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -78,24 +85,51 @@ class _UnitStop:
         return True
 
 
-def unit_process_main(unit_json: str, base_url: str, ledger_dir: str,
-                      options: SimulatorOptions, log_level: int) -> None:
-    """Entry point of a unit's process (top level, so "spawn" can import it)."""
+def units_process_main(units_json: list[str], base_url: str, ledger_dir: str,
+                       options: SimulatorOptions, log_level: int) -> None:
+    """Entry point of a process running one or more units (top level, so "spawn" can import
+    it). Exits non-zero when a unit died, so that the supervisor starts the process again."""
     # Ctrl-C reaches the whole process group: the supervisor alone decides when to stop, and
-    # tells each unit with SIGTERM.
+    # tells each process with SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signalled = _Flag()
     signal.signal(signal.SIGTERM, lambda _sig, _frame: signalled.set())
     logging.basicConfig(level=log_level, format=LOG_FORMAT)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    unit = UnitConfig.model_validate_json(unit_json)
+    units = [UnitConfig.model_validate_json(u) for u in units_json]
+    if len(units) == 1:  # no thread needed: an exception simply ends the process
+        _run_unit(units[0], base_url, ledger_dir, options, _UnitStop(signalled))
+        return
+    died = _Flag()
+    stop = _UnitStop(signalled, died)
+
+    def run(unit: UnitConfig) -> None:
+        try:
+            _run_unit(unit, base_url, ledger_dir, options, stop)
+        except BaseException:
+            log.exception("unit %s died", unit.code)
+            died.set()  # the others stop too: the supervisor restarts the whole process
+
+    threads = [threading.Thread(target=run, args=(u,), name=f"unit-{u.code}", daemon=True)
+               for u in units]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.5)  # timed, so that the SIGTERM handler runs at once
+    if died.is_set():
+        raise SystemExit(1)
+
+
+def _run_unit(unit: UnitConfig, base_url: str, ledger_dir: str, options: SimulatorOptions,
+              stop: _UnitStop) -> None:
     with Ledger.open(ledger_dir, unit.code, profile_of(unit)) as ledger:
-        UnitSimulator(unit, base_url, ledger, options).run(_UnitStop(signalled))
+        UnitSimulator(unit, base_url, ledger, options).run(stop)
 
 
 @dataclass
 class _Child:
-    unit: UnitConfig
+    units: list[UnitConfig]
     process: multiprocessing.process.BaseProcess
     restarts: int = 0
     down_since: float | None = None
@@ -103,23 +137,30 @@ class _Child:
 
 def run_all(config: SimulatorConfig | Path | str, ledger_dir: Path | str,
             options: SimulatorOptions | None = None, only: Sequence[str] | None = None, *,
-            stop: threading.Event | None = None, log_level: int = logging.INFO) -> None:
-    """Run the units of ``config`` (all, or those in ``only``), each in its own process,
-    until SIGTERM/SIGINT (or ``stop``, for callers that run this in a thread). Returns once
-    every unit process has exited."""
+            stop: threading.Event | None = None, log_level: int = logging.INFO,
+            processes: int | None = None) -> None:
+    """Run the units of ``config`` (all, or those in ``only``) until SIGTERM/SIGINT (or
+    ``stop``, for callers that run this in a thread): each in its own process, or spread over
+    ``processes`` processes. Returns once every process has exited."""
     if not isinstance(config, SimulatorConfig):
         config = load_config(config)
     units = config.select(list(only) if only else None)
     if not units:
         raise ValueError("the configuration has no units")
+    if processes is not None and processes < 1:
+        raise ValueError("processes must be at least 1")
+    count = len(units) if processes is None else min(processes, len(units))
+    groups = [units[i::count] for i in range(count)]
     options = options or SimulatorOptions()
     Path(ledger_dir).mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")
 
-    def spawn(unit: UnitConfig) -> multiprocessing.process.BaseProcess:
+    def spawn(group: list[UnitConfig]) -> multiprocessing.process.BaseProcess:
+        name = f"unit-{group[0].code}" if len(group) == 1 else f"units-{group[0].code}+"
         process = context.Process(
-            target=unit_process_main, name=f"unit-{unit.code}",
-            args=(unit.model_dump_json(), config.base_url, str(ledger_dir), options, log_level))
+            target=units_process_main, name=name,
+            args=([u.model_dump_json() for u in group], config.base_url, str(ledger_dir),
+                  options, log_level))
         process.start()
         return process
 
@@ -127,9 +168,10 @@ def run_all(config: SimulatorConfig | Path | str, ledger_dir: Path | str,
     previous = _install_signals(signalled)
     children: list[_Child] = []
     try:
-        for unit in units:
-            children.append(_Child(unit, spawn(unit)))
-        log.info("simulating %d unit(s): %s", len(children), ", ".join(u.code for u in units))
+        for group in groups:
+            children.append(_Child(group, spawn(group)))
+        log.info("simulating %d unit(s) in %d process(es): %s", len(units), len(children),
+                 ", ".join(u.code for u in units))
         while not (signalled.is_set() or (stop is not None and stop.is_set())):
             for child in children:
                 _supervise(child, spawn)
@@ -140,7 +182,7 @@ def run_all(config: SimulatorConfig | Path | str, ledger_dir: Path | str,
     log.info("all units stopped")
 
 
-_Spawn = Callable[[UnitConfig], multiprocessing.process.BaseProcess]
+_Spawn = Callable[[list[UnitConfig]], multiprocessing.process.BaseProcess]
 
 
 def _supervise(child: _Child, spawn: _Spawn) -> None:
@@ -149,11 +191,11 @@ def _supervise(child: _Child, spawn: _Spawn) -> None:
     now = time.monotonic()
     if child.down_since is None:
         child.down_since = now
-        log.error("unit %s exited (code %s); restarting", child.unit.code,
+        log.error("unit %s exited (code %s); restarting", _codes(child),
                   child.process.exitcode)
     if now - child.down_since >= min(MAX_RESTART_DELAY, 2.0 ** child.restarts):
         child.process.close()
-        child.process = spawn(child.unit)
+        child.process = spawn(child.units)
         child.restarts += 1
         child.down_since = None
 
@@ -167,9 +209,13 @@ def _stop_all(children: list[_Child]) -> None:
         child.process.join(max(0.0, deadline - time.monotonic()))
     for child in children:
         if child.process.is_alive():
-            log.warning("unit %s did not stop in time; killing it", child.unit.code)
+            log.warning("unit %s did not stop in time; killing it", _codes(child))
             child.process.kill()
             child.process.join()
+
+
+def _codes(child: _Child) -> str:
+    return "+".join(u.code for u in child.units)
 
 
 _Handlers = dict[int, Any]

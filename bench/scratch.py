@@ -1,0 +1,25 @@
+"""A scratch database for a benchmark run: created, pointed at by this process's environment
+(and so by every platform process it starts), dropped by the caller (``db.destroy()``)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.support.database import ScratchDatabase
+
+
+def scratch_database(prefix: str, backend: str = "postgresql") -> tuple[ScratchDatabase, Path]:
+    """A fresh database on ``backend`` and a work directory for logs and uploads."""
+    os.environ["ZHIXING_TEST_BACKEND"] = backend
+    os.environ.setdefault("ZHIXING_ENV", "test")
+    from tests.support.database import create_test_database
+
+    work = Path(tempfile.mkdtemp(prefix=f"zhixing-{prefix}-"))
+    db = create_test_database(work, "bench_")
+    os.environ["ZHIXING_DATABASE_URL"] = db.url
+    os.environ["ZHIXING_DATA_DIR"] = str(work / "data")
+    return db, work

@@ -1,0 +1,196 @@
+"""Wake-ups across processes: a commit that changed a watched table wakes the live pages and
+long polls of every API process, through PostgreSQL ``LISTEN/NOTIFY``.
+
+A signal says only "something on this channel changed": whoever wakes reads the database as
+before, so a lost or duplicated signal costs a read, never a wrong page. Signals are sent
+inside the transaction that made the change (``pg_notify`` before commit), so PostgreSQL
+delivers them when, and only if, it commits.
+
+Each package declares which tables feed which channel (``watch``). A busy table whose readers
+poll anyway (field positions) is deliberately not watched: every notifying commit takes
+PostgreSQL's notification-queue lock, and thousands of position reports a second should not
+queue on it.
+
+Waiters use :func:`mark` before they read and :func:`wait` after, so a change that commits
+between the two is never slept through. On SQLite (one machine, no ``NOTIFY``) and while the
+listener is reconnecting, :func:`wait` simply sleeps the caller's poll interval: pages stay
+live, only slower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from zhixing.core.metrics import SIGNALS_RECEIVED
+
+log = logging.getLogger(__name__)
+
+_CHANNEL_PREFIX = "zhixing_"
+_TABLES: dict[str, str] = {}  # table name → channel
+_PENDING = "zhixing_signals"
+RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
+
+
+def watch(channel: str, *tables: str) -> None:
+    """Changes to ``tables`` signal ``channel`` when their transaction commits."""
+    for table in tables:
+        _TABLES[table] = channel
+
+
+def channels() -> set[str]:
+    return set(_TABLES.values())
+
+
+# -- sending (inside the writer's transaction) --
+
+def _note(session: Session, table_names: Iterable[str]) -> None:
+    found = {_TABLES[name] for name in table_names if name in _TABLES}
+    if found:
+        session.info.setdefault(_PENDING, set()).update(found)
+
+
+def _after_flush(session: Session, _context: object) -> None:
+    _note(session, (getattr(obj, "__tablename__", "") for obj in
+                    (*session.new, *session.dirty, *session.deleted)))
+
+
+def _on_execute(state: ORMExecuteState) -> None:
+    # Bulk statements through the session (insert many tasks in one executemany, an UPDATE
+    # with a WHERE) bypass the unit of work and so after_flush.
+    if state.is_insert or state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        if table is not None:
+            _note(state.session, (table.name,))
+
+
+def _before_commit(session: Session) -> None:
+    session.flush()  # the commit's own flush comes after this hook: collect its changes now
+    pending: set[str] = session.info.pop(_PENDING, set())
+    if not pending or session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(select(*(func.pg_notify(_CHANNEL_PREFIX + name, "")
+                             for name in sorted(pending))))
+
+
+def _forget(session: Session, _previous: object = None) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def install_hooks() -> None:
+    """Idempotent. Installed last, so that it sees what the other commit hooks add."""
+    if not event.contains(Session, "before_commit", _before_commit):
+        event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "do_orm_execute", _on_execute)
+        event.listen(Session, "before_commit", _before_commit)
+        event.listen(Session, "after_rollback", _forget)
+
+
+# -- receiving (one listening connection per process) --
+
+class Signals:
+    """This process's view of the channels: a counter per channel, raised by the listener."""
+
+    def __init__(self) -> None:
+        self._generation: dict[str, int] = {}
+        self._changed: asyncio.Condition | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.listening = False
+        self.listening_on: set[str] = set()
+        self.received = 0
+
+    def mark(self, channel: str) -> int:
+        """Call before reading: :meth:`wait` returns at once if ``channel`` changed since."""
+        return self._generation.get(channel, 0)
+
+    async def wait(self, channel: str, seen: int, *, poll: float, idle: float = 5.0,
+                   settle: float = 0.02) -> bool:
+        """Until ``channel`` is signalled past ``seen``; at most ``idle`` seconds while signals
+        flow, ``poll`` seconds otherwise. True when a signal came. After a signal it waits
+        ``settle`` seconds more, so that a burst of commits costs the caller one read."""
+        signalled = self._generation.get(channel, 0) != seen
+        if not signalled:
+            changed = self._condition()
+            timeout = idle if self.listening else poll
+            async with changed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait_for(
+                        lambda: self._generation.get(channel, 0) != seen), timeout)
+            signalled = self._generation.get(channel, 0) != seen
+        if signalled and settle > 0:
+            await asyncio.sleep(settle)
+        return signalled
+
+    def _condition(self) -> asyncio.Condition:
+        loop = asyncio.get_running_loop()
+        if self._changed is None or self._loop is not loop:  # a new loop: tests, a reload
+            self._changed, self._loop = asyncio.Condition(), loop
+        return self._changed
+
+    async def _signal(self, channel: str, *, received: bool = True) -> None:
+        self._generation[channel] = self._generation.get(channel, 0) + 1
+        if received:
+            self.received += 1
+            SIGNALS_RECEIVED.labels(channel).inc()
+        changed = self._condition()
+        async with changed:
+            changed.notify_all()
+
+    def start(self, database_url: str) -> None:
+        """Listen in the background on the running loop (PostgreSQL only)."""
+        if not database_url.startswith("postgresql"):
+            return
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._listen(_conninfo(database_url)))
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        self.listening = False
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _listen(self, conninfo: str) -> None:
+        import psycopg
+
+        failures = 0
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                        conninfo, autocommit=True) as conn:
+                    for channel in sorted(channels()):
+                        await conn.execute(f'LISTEN "{_CHANNEL_PREFIX}{channel}"')
+                    self.listening_on = channels()
+                    self.listening = True
+                    failures = 0
+                    # Whatever committed while we were not listening: wake everyone once.
+                    for channel in channels():
+                        await self._signal(channel, received=False)
+                    async for notice in conn.notifies():
+                        await self._signal(notice.channel.removeprefix(_CHANNEL_PREFIX))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database restarted, the network blinked
+                self.listening = False
+                delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
+                failures += 1
+                log.warning("signal listener lost its connection (%s); again in %.1f s",
+                            exc, delay)
+                await asyncio.sleep(delay)
+
+
+def _conninfo(database_url: str) -> str:
+    url = make_url(database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+SIGNALS = Signals()
