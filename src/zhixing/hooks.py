@@ -10,11 +10,12 @@ def install() -> None:
 
     audit.install_hooks()
     aggregates.install_hooks()
-    signals.watch("board", "duty_board_events")
-    signals.watch("calls", "video_call_signals")
-    signals.watch("linkage", "linkage_tasks")
-    signals.watch("cases", "case_events")
-    # Not field_positions_latest / field_position_track: see core.signals on busy tables.
-    signals.watch("field", "field_dispatches", "field_incidents", "field_tips",
-                  "field_resources")
+    # Low-rate changes only (core/signals.py says why): new board events, call signals and
+    # unit tasks; dispatches, incidents and tips. Not the answers to tasks, not case events
+    # (every bank answer writes one), not positions or the resources they update.
+    insert = frozenset({"insert"})
+    signals.watch("board", "duty_board_events", ops=insert)
+    signals.watch("calls", "video_call_signals", ops=insert)
+    signals.watch("linkage", "linkage_tasks", ops=insert)
+    signals.watch("field", "field_dispatches", "field_incidents", "field_tips")
     signals.install_hooks()  # last: it sees what the hooks above add at commit

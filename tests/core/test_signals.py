@@ -19,7 +19,7 @@ from zhixing.courts.models import Court
 @pytest.fixture
 def probe(test_db: ScratchDatabase, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Changes to the courts table signal the channel "probe" (restored after the test)."""
-    monkeypatch.setitem(signals._TABLES, "courts", "probe")
+    monkeypatch.setitem(signals._TABLES, "courts", ("probe", signals.ALL_CHANGES))
     yield "probe"
     with transaction() as session:  # undo the renames
         for court in session.scalars(select(Court).where(Court.short_name_zh.endswith("*"))):
@@ -55,6 +55,19 @@ def test_a_change_to_a_watched_table_is_noted_and_forgotten_on_rollback(probe: s
         assert session.info[signals._PENDING] == {probe}
         session.rollback()
         assert signals._PENDING not in session.info
+
+
+def test_only_the_kinds_of_change_watched_signal(test_db: ScratchDatabase,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(signals._TABLES, "courts", ("probe", frozenset({"insert"})))
+    with session_factory()() as session:  # an update of an insert-only table: no signal
+        court = session.scalars(select(Court).where(Court.code == "桂0103")).one()
+        court.short_name_zh += "*"
+        session.execute(update(Court).where(Court.code == "桂0103")
+                        .values(short_name_zh=Court.short_name_zh + "*"))
+        session.flush()
+        assert signals._PENDING not in session.info
+        session.rollback()
 
 
 def test_a_read_notes_nothing(probe: str) -> None:
@@ -163,4 +176,4 @@ def test_the_app_listens_on_every_declared_channel_from_its_start(
             if signals.SIGNALS.listening:
                 break
             time.sleep(0.05)
-        assert {"board", "linkage", "cases", "field"} <= signals.SIGNALS.listening_on
+        assert {"board", "calls", "linkage", "field"} <= signals.SIGNALS.listening_on

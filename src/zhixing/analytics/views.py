@@ -3,6 +3,7 @@ stream (Server-Sent Events)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
@@ -18,7 +19,6 @@ from zhixing.analytics import indicators as ind
 from zhixing.core import ratelimit
 from zhixing.core.db import session_factory
 from zhixing.core.errors import DomainError
-from zhixing.core.signals import SIGNALS
 from zhixing.courts.models import Court
 from zhixing.web.deps import ConsoleUser, DbSession, client_ip
 from zhixing.web.templating import render
@@ -97,14 +97,14 @@ async def screen_stream(request: Request, actor: ConsoleUser, db: DbSession,
         for tick in range(int(STREAM_SECONDS / TICK_SECONDS)):
             if await request.is_disconnected():
                 return
-            seen = SIGNALS.mark("cases")
             last, payload = await run_in_threadpool(_snapshot, ids, last,
                                                     tick % COUNTER_EVERY_TICKS == 0)
             if payload.get("events") or "counters" in payload:
                 data = json.dumps(payload, ensure_ascii=False, default=str)
                 yield f"id: {last}\nevent: update\ndata: {data}\n\n"
-            # A filed case shows at once on PostgreSQL; the counters still refresh by the tick.
-            await SIGNALS.wait("cases", seen, poll=TICK_SECONDS, idle=TICK_SECONDS)
+            # A plain tick, no signal: case events come with every bank's answer, too many to
+            # notify (core/signals.py).
+            await asyncio.sleep(TICK_SECONDS)
 
     return StreamingResponse(messages(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -6,10 +6,12 @@ before, so a lost or duplicated signal costs a read, never a wrong page. Signals
 inside the transaction that made the change (``pg_notify`` before commit), so PostgreSQL
 delivers them when, and only if, it commits.
 
-Each package declares which tables feed which channel (``watch``). A busy table whose readers
-poll anyway (field positions) is deliberately not watched: every notifying commit takes
-PostgreSQL's notification-queue lock, and thousands of position reports a second should not
-queue on it.
+Each package declares which tables feed which channel (``watch``), and which kinds of change.
+**Only low-rate changes may signal.** PostgreSQL serialises the commits of all notifying
+transactions of the cluster (a global lock held through the commit, WAL flush included), so a
+signal on every answer of a bank (linkage task updates, the case events they write) would put
+45 banks' answers in one queue. New tasks signal and their answers do not (an inquiry page
+polls for those), and positions never do.
 
 Waiters use :func:`mark` before they read and :func:`wait` after, so a change that commits
 between the two is never slept through. On SQLite (one machine, no ``NOTIFY``) and while the
@@ -33,41 +35,51 @@ from zhixing.core.metrics import SIGNALS_RECEIVED
 log = logging.getLogger(__name__)
 
 _CHANNEL_PREFIX = "zhixing_"
-_TABLES: dict[str, str] = {}  # table name → channel
+_TABLES: dict[str, tuple[str, frozenset[str]]] = {}  # table name → channel, kinds of change
 _PENDING = "zhixing_signals"
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
 
 
-def watch(channel: str, *tables: str) -> None:
-    """Changes to ``tables`` signal ``channel`` when their transaction commits."""
+ALL_CHANGES = frozenset({"insert", "update", "delete"})
+
+
+def watch(channel: str, *tables: str, ops: frozenset[str] = ALL_CHANGES) -> None:
+    """Changes to ``tables`` (of the kinds in ``ops``) signal ``channel`` when their
+    transaction commits."""
     for table in tables:
-        _TABLES[table] = channel
+        _TABLES[table] = (channel, ops)
 
 
 def channels() -> set[str]:
-    return set(_TABLES.values())
+    return {channel for channel, _ in _TABLES.values()}
 
 
 # -- sending (inside the writer's transaction) --
 
-def _note(session: Session, table_names: Iterable[str]) -> None:
-    found = {_TABLES[name] for name in table_names if name in _TABLES}
+def _note(session: Session, changes: Iterable[tuple[str, str]]) -> None:
+    found = set()
+    for table, op in changes:
+        watched = _TABLES.get(table)
+        if watched is not None and op in watched[1]:
+            found.add(watched[0])
     if found:
         session.info.setdefault(_PENDING, set()).update(found)
 
 
 def _after_flush(session: Session, _context: object) -> None:
-    _note(session, (getattr(obj, "__tablename__", "") for obj in
-                    (*session.new, *session.dirty, *session.deleted)))
+    for op, objects in (("insert", session.new), ("update", session.dirty),
+                        ("delete", session.deleted)):
+        _note(session, ((getattr(obj, "__tablename__", ""), op) for obj in objects))
 
 
 def _on_execute(state: ORMExecuteState) -> None:
     # Bulk statements through the session (insert many tasks in one executemany, an UPDATE
     # with a WHERE) bypass the unit of work and so after_flush.
-    if state.is_insert or state.is_update or state.is_delete:
-        table = getattr(state.statement, "table", None)
-        if table is not None:
-            _note(state.session, (table.name,))
+    op = ("insert" if state.is_insert else "update" if state.is_update
+          else "delete" if state.is_delete else None)
+    table = getattr(state.statement, "table", None)
+    if op is not None and table is not None:
+        _note(state.session, ((table.name, op),))
 
 
 def _before_commit(session: Session) -> None:

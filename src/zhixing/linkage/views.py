@@ -36,8 +36,8 @@ from zhixing.web.templating import render, templates
 router = APIRouter(include_in_schema=False)
 
 STREAM_SECONDS = 600  # then the browser's EventSource reconnects (with Last-Event-ID)
-TICK_SECONDS = 0.5  # without signals (SQLite): how often a stream looks
-SETTLE_SECONDS = 0.25  # with signals: the least time between two looks of one stream
+TICK_SECONDS = 0.5  # how often a stream looks for answers
+SETTLE_SECONDS = 0.25  # after a signal: the least time between two looks of one stream
 HEARTBEAT_SECONDS = 15.0  # a comment line now and then keeps proxies from closing a quiet stream
 RESYNC_MARGIN = timedelta(seconds=30)  # a write stamped before a poll may commit after it
 MAX_MOMENT_MS = 2**53
@@ -242,9 +242,10 @@ async def inquiry_stream(case_id: RecordId, inquiry_id: RecordId, request: Reque
             elif loop.time() - quiet_since >= HEARTBEAT_SECONDS:
                 quiet_since = loop.time()
                 yield ": waiting\n\n"
-            # Answers show as they commit (PostgreSQL signals); at most a few reads a second
-            # while 45 units answer at once.
-            await SIGNALS.wait("linkage", signal, poll=TICK_SECONDS, settle=SETTLE_SECONDS)
+            # Answers are not signalled (too many: core/signals.py), so this looks every tick;
+            # a signal (a re-query's new tasks) only makes it look sooner.
+            await SIGNALS.wait("linkage", signal, poll=TICK_SECONDS, idle=TICK_SECONDS,
+                               settle=SETTLE_SECONDS)
 
     return StreamingResponse(messages(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
