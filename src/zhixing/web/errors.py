@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhixing.core.errors import DomainError, RateLimited, ValidationFailed
@@ -126,6 +127,16 @@ def install(app: FastAPI) -> None:
             return _html_error(request, exc.status_code, code, message)
         return error_response(exc.status_code, code, message,
                               headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        # The database restarting, a dropped connection, a lock not granted in time: the
+        # request changed nothing (its transaction is gone) and may simply be sent again.
+        log.warning("database unavailable: %s", exc)
+        return error_response(503, "database_unavailable",
+                              "the database is not reachable just now; try again shortly",
+                              headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
