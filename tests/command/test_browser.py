@@ -1,9 +1,9 @@
 """The Zeng story in real browsers against a real server: the regional duty leader calls the
 roll; Liuzhou answers with a request about debtor Zeng's car in Guilin's Qixing district; it
 goes region → Guilin → Qixing, each acknowledging; Qixing's duty desk dispatches the nearest
-field team, whose bailiff follows the task on his phone (en route, on scene, done); Qixing
-reports the car seized with a photo; the Liuzhou console sees the result arrive without a
-reload, and the photo is on the asking case."""
+field team from the request, whose bailiff follows the task on his phone (en route, on scene,
+a photo of the car, done); Qixing reports the car seized; the Liuzhou console sees the team's
+steps and the result arrive without a reload, and the photo is on the asking case."""
 
 from __future__ import annotations
 
@@ -43,8 +43,9 @@ def _acknowledge_and_hand_down(page: Page, to: str) -> None:
     page.wait_for_selector(f"[data-testid=hops] li[data-to='{to}']")
 
 
-def _dispatch_the_nearest_team(browser: Browser, base: str, qixing: Page) -> None:
-    """Qixing's desk sends the nearest team; the bailiff works the task from his phone."""
+def _dispatch_the_nearest_team(browser: Browser, base: str, qixing: Page, photo: Path) -> None:
+    """From the request page, Qixing's desk sends the nearest team; the bailiff works the task
+    on his phone and photographs the car there: the photo goes back along the request."""
     team = team_of(QIXING)
     phone = browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN",
                              is_mobile=True, has_touch=True, permissions=["geolocation"],
@@ -60,10 +61,11 @@ def _dispatch_the_nearest_team(browser: Browser, base: str, qixing: Page) -> Non
     phone.locator("[data-testid=msg]", has_text="位置已上报").wait_for(timeout=10_000)
 
     request_url = qixing.url
-    qixing.goto(f"{base}/field/dispatches/new")
+    qixing.click("[data-testid=dispatch-for-request]")
+    qixing.wait_for_url(re.compile(r".*/field/dispatches/new\?request_id=\d+$"))
     form = qixing.locator("[data-testid=dispatch-form]")
-    form.locator("input[name=task]").fill("扣押被执行人曾某的车辆 桂B·7Z311")
-    form.locator("input[name=place]").fill("桂林市七星区某酒店停车场")
+    assert "7Z311" in form.locator("input[name=task]").input_value()  # from the request
+    assert form.locator("input[name=place]").input_value() == "桂林市七星区某酒店停车场"
     form.locator("[data-testid=lon]").fill(f"{team.lon + 0.002:.6f}")
     form.locator("[data-testid=lat]").fill(f"{team.lat + 0.001:.6f}")
     form.locator("[data-testid=find-nearest]").click()
@@ -74,6 +76,7 @@ def _dispatch_the_nearest_team(browser: Browser, base: str, qixing: Page) -> Non
     form.locator("[data-testid=dispatch-submit]").click()
     qixing.wait_for_url(re.compile(r".*/field/dispatches/\d+$"))
     dispatch_url = qixing.url
+    assert qixing.locator("[data-testid=dispatch-request]").count() == 1
 
     phone.reload()
     task = phone.locator("[data-testid=task]")
@@ -81,16 +84,20 @@ def _dispatch_the_nearest_team(browser: Browser, base: str, qixing: Page) -> Non
     for step in ("en_route", "on_scene"):
         phone.click(f"[data-testid=move-{step}]")
         phone.wait_for_selector(f"[data-testid=task-status].st-{step}", timeout=10_000)
+    phone.set_input_files("[data-testid=evidence-file]", str(photo))
+    phone.click("[data-testid=evidence-upload]")
+    phone.locator("[data-testid=evidence-count] b", has_text="1").wait_for(timeout=10_000)
     phone.click("[data-testid=move-done]")
     phone.wait_for_selector("[data-testid=no-tasks], [data-testid=task-status].st-done",
                             timeout=10_000)
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     assert phone_errors == [], phone_errors
 
-    qixing.goto(dispatch_url)  # the desk sees the whole way
+    qixing.goto(dispatch_url)  # the desk sees the whole way, and the photo
     assert "7Z311" in qixing.content()
+    qixing.wait_for_selector(f"[data-testid=evidence] td:has-text('{photo.name}')")
     qixing.goto(request_url)
-    qixing.wait_for_selector("[data-testid=evidence-form]")
+    qixing.wait_for_selector("[data-testid=request-dispatches] li[data-dispatch-id]")
 
 
 def test_the_zeng_story(test_db: ScratchDatabase, tmp_path: Path) -> None:
@@ -147,11 +154,9 @@ def test_the_zeng_story(test_db: ScratchDatabase, tmp_path: Path) -> None:
                                              next_path=request_url.removeprefix(base))
         qixing.locator("[data-testid=acknowledge-form] button").click()
         qixing.wait_for_selector("[data-testid=evidence-form]")
-        _dispatch_the_nearest_team(browser, base, qixing)
         photo = tmp_path / "zeng-car.jpg"
         photo.write_bytes(PHOTO)
-        qixing.locator("[data-testid=evidence-form] input[type=file]").set_input_files(str(photo))
-        qixing.locator("[data-testid=evidence-form] button[type=submit]").click()
+        _dispatch_the_nearest_team(browser, base, qixing, photo)
         qixing.wait_for_selector("[data-testid=evidence] td:has-text('zeng-car.jpg')")
         qixing.locator("[data-testid=result-form] textarea[name=summary]").fill(
             "车辆已扣押，拖至七星区法院停车场")
@@ -163,6 +168,7 @@ def test_the_zeng_story(test_db: ScratchDatabase, tmp_path: Path) -> None:
                                   timeout=15_000)
         assert "车辆已扣押" in liuzhou.inner_text("[data-testid=result-summary]")
         assert "zeng-car.jpg" in liuzhou.inner_text("[data-testid=evidence]")
+        assert "到达现场" in liuzhou.inner_text("[data-testid=timeline]")  # the team's steps
         assert loads == []
         hops = liuzhou.locator("[data-testid=hops] li")
         assert [hops.nth(i).get_attribute("data-to") for i in range(hops.count())] == [

@@ -38,6 +38,9 @@ def running_server(database_url: str, **env: str) -> Iterator[str]:
             cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=log)
         try:
             yield _wait_ready(f"http://127.0.0.1:{port}", proc, log)
+        except BaseException:
+            _print_problems(log)  # pytest shows it with the failure: what the server saw
+            raise
         finally:
             proc.terminate()
             try:
@@ -63,6 +66,18 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: IO[bytes]) -> str
             output = log.read().decode(errors="replace")
             raise RuntimeError(f"server did not start: {output[-2000:]}")
         time.sleep(0.1)
+
+
+def _print_problems(log: IO[bytes], keep: int = 40) -> None:
+    """The server's warnings and errors (JSON log lines at WARNING and above), newest last."""
+    log.seek(0)
+    lines = log.read().decode(errors="replace").splitlines()
+    problems = [line for line in lines
+                if '"level": "warning"' in line.lower() or '"level": "error"' in line.lower()
+                or "Traceback" in line]
+    print(f"--- server log: {len(lines)} lines, the last {keep} problems ---", file=sys.stderr)
+    for line in problems[-keep:]:
+        print(line[:2000], file=sys.stderr)
 
 
 def api_post(url: str, body: Mapping[str, Any], token: str | None = None) -> dict[str, Any]:

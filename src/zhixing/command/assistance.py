@@ -8,6 +8,7 @@ record. Refusals change nothing: they raise before the first write.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -206,7 +207,7 @@ def acknowledge(session: Session, actor: Actor, network: Network, hop_id: int,
     return hop
 
 
-def _holding(session: Session, actor: Actor, network: Network, req: AssistanceRequest) -> tuple[
+def holding(session: Session, actor: Actor, network: Network, req: AssistanceRequest) -> tuple[
         Hop, CenterRef]:
     """The current hop, which the actor's center holds (acknowledged, not passed on)."""
     require_open(req)
@@ -229,7 +230,7 @@ def forward(session: Session, actor: Actor, network: Network, hop_id: int,
     require_open(req)
     if req.current_hop_id != hop.id:
         raise Conflict("this hop was already handed on", code="already_handed_down")
-    _, center = _holding(session, actor, network, req)
+    _, center = holding(session, actor, network, req)
     place = network.center_of_court[req.place_court_id]
     receiver = _receiver(network, center, place, to_code, "to_court_code")
     hop.handed_down_at = utcnow()
@@ -247,30 +248,52 @@ def add_evidence(session: Session, actor: Actor, network: Network, request_id: i
     """A photo, video or document from the acting center; stored once by SHA-256 (the cases'
     storage and checks) and attached to the asking case as a document."""
     req = get_request(session, actor, network, request_id)
-    _, center = _holding(session, actor, network, req)
+    _, center = holding(session, actor, network, req)
     clean = Path(filename or "evidence").name[:255] or "evidence"
     sha, size, kind = documents.store(stream, clean, get_settings().max_upload_bytes)
+    return attach_evidence(session, actor, req, center, StoredFile(clean, sha, size, kind), note)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file already in the content-addressed store (``cases.documents.store``)."""
+
+    filename: str
+    sha256: str
+    size_bytes: int
+    content_type: str
+
+
+def attach_evidence(session: Session, actor: Actor, req: AssistanceRequest, center: CenterRef,
+                    file: StoredFile, note: str | None = None) -> Evidence:
+    """Evidence on an open request, from ``center`` (the caller has checked that it acts
+    there: its duty desk, or one of its field teams on a dispatch for the request)."""
+    require_open(req)
     doc_id = None
     case = session.get(Case, req.case_id) if req.case_id else None
     if case is not None:
-        doc = CaseDocument(case_id=case.id, filename=clean, content_type=kind, size_bytes=size,
-                           sha256=sha, uploaded_by=actor.user_id, uploaded_at=utcnow(),
+        doc = CaseDocument(case_id=case.id, filename=file.filename,
+                           content_type=file.content_type, size_bytes=file.size_bytes,
+                           sha256=file.sha256, uploaded_by=actor.user_id, uploaded_at=utcnow(),
                            note=f"协助执行证据（{center.name}）" + (f"：{note}" if note else ""))
         session.add(doc)
         session.flush()
         doc_id = doc.id
-        case_event(session, case, actor, "document", f"协助执行证据: {clean}（{center.name}）",
-                   document_id=doc.id, sha256=sha, size_bytes=size, request_id=req.id)
-    ev = Evidence(request_id=req.id, center_id=center.id, filename=clean, content_type=kind,
-                  size_bytes=size, sha256=sha, case_document_id=doc_id,
-                  uploaded_by=actor.user_id, uploaded_at=utcnow(), note=note)
+        case_event(session, case, actor, "document",
+                   f"协助执行证据: {file.filename}（{center.name}）", document_id=doc.id,
+                   sha256=file.sha256, size_bytes=file.size_bytes, request_id=req.id)
+    ev = Evidence(request_id=req.id, center_id=center.id, filename=file.filename,
+                  content_type=file.content_type, size_bytes=file.size_bytes,
+                  sha256=file.sha256, case_document_id=doc_id, uploaded_by=actor.user_id,
+                  uploaded_at=utcnow(), note=note)
     session.add(ev)
     session.flush()
-    board.post(session, actor, "evidence", f"{center.name} 上传证据：{clean}", request_id=req.id,
-               center_id=center.id, evidence_id=ev.id, sha256=sha)
+    board.post(session, actor, "evidence", f"{center.name} 上传证据：{file.filename}",
+               request_id=req.id, center_id=center.id, evidence_id=ev.id, sha256=file.sha256)
     audit.record(session, actor, "command.evidence_added", object_type="assistance_evidence",
                  object_id=ev.id, court_id=center.court_id, case_id=req.case_id,
-                 details={"request_id": req.id, "sha256": sha, "size_bytes": size})
+                 details={"request_id": req.id, "sha256": file.sha256,
+                          "size_bytes": file.size_bytes})
     return ev
 
 
@@ -285,7 +308,7 @@ def report_result(session: Session, actor: Actor, network: Network, request_id: 
     req = get_request(session, actor, network, request_id)
     lock_for_update(session, AssistanceRequest, req.id)
     session.refresh(req)
-    _, center = _holding(session, actor, network, req)
+    _, center = holding(session, actor, network, req)
     now = utcnow()
     req.status = RequestStatus.DONE if body.outcome == "done" else RequestStatus.FAILED
     req.result_at = now

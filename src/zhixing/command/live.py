@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from starlette.concurrency import run_in_threadpool
 
@@ -14,6 +15,7 @@ from zhixing.core.db import session_factory
 from zhixing.core.signals import SIGNALS
 
 CHECK_EVERY = 1.0
+LOG = logging.getLogger(__name__)
 
 
 def _read_head() -> int:
@@ -41,7 +43,14 @@ class BoardWatch:
     async def _run(self, changed: asyncio.Condition) -> None:
         while self._watchers > 0:
             seen = SIGNALS.mark("board")
-            head = await run_in_threadpool(_read_head)
+            try:
+                head = await run_in_threadpool(_read_head)
+            except Exception:
+                # A failed look (the database restarting, a lock timeout) must not end the
+                # watch: the streams waiting on this condition would stall until their
+                # heartbeat. Try again at the next tick.
+                LOG.exception("board poll failed")
+                head = self.version
             if head != self.version:
                 self.version = head
                 async with changed:

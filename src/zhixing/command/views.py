@@ -47,6 +47,8 @@ from zhixing.core.actor import Actor
 from zhixing.core.clock import utcnow
 from zhixing.core.db import session_factory
 from zhixing.core.errors import DomainError, ValidationFailed
+from zhixing.field import policy as field_policy
+from zhixing.field.models import Dispatch
 from zhixing.web import i18n
 from zhixing.web.deps import ConsoleUser, DbSession, RecordId, SmallRecordId
 from zhixing.web.errors import form_error
@@ -343,6 +345,13 @@ def request_context(session: Session, actor: Actor, network: Network,
         "case_visible": case is not None and actor.can_see_court(case.court_id),
         "names": presenters.user_names(session, [h.acknowledged_by for h in
                                                  assistance.hops_of(session, req.id)]),
+        # this court's teams sent on the request (the asking center follows them on the
+        # timeline; a dispatch itself stays with the court that sent it)
+        "dispatches": list(session.scalars(select(Dispatch).where(
+            Dispatch.request_id == req.id, Dispatch.court_id.in_(actor.visible_court_ids))
+            .order_by(Dispatch.id))),
+        "can_dispatch": mine and hop is not None and hop.acknowledged_at is not None
+        and actor.has_role(*field_policy.DESK_ROLES),
     }
 
 

@@ -83,9 +83,11 @@ def _configure_sqlite(engine: Engine) -> None:
         # Python's sqlite3 would otherwise BEGIN on its own; we emit BEGIN IMMEDIATE below.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
+        # The busy timeout first: the journal-mode pragma can meet a lock too (another
+        # connection checkpointing), and without a timeout it fails at once.
+        cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 

@@ -383,7 +383,8 @@ def create_dispatch(body: DispatchIn, actor: CurrentUser, db: DbSession) -> Disp
     """Send a team (the nearest available one if none is named) to a place."""
     return dispatches.create(db, actor, dispatches.DispatchIn(
         task=body.task, place=body.place, lon=body.lon, lat=body.lat, team_id=body.team_id,
-        vehicle_id=body.vehicle_id, case_id=body.case_id, tip_id=body.tip_id))
+        vehicle_id=body.vehicle_id, case_id=body.case_id, tip_id=body.tip_id,
+        request_id=body.request_id))
 
 
 @router.get("/field/dispatches", response_model=DispatchList)
@@ -426,7 +427,8 @@ def move_dispatch(dispatch_id: RecordId, body: MoveIn, actor: CurrentUser,
              status_code=201)
 def upload_evidence(dispatch_id: RecordId, actor: CurrentUser, db: DbSession,
                     file: Annotated[UploadFile, File()]) -> EvidenceRead:
-    """A photo (JPEG, PNG) or video (MP4) from the scene, attached to the task's case."""
+    """A photo (JPEG, PNG) or video (MP4) from the scene, attached to the task's case (or to
+    the assistance request the task is for)."""
     d = dispatches.get(db, actor, dispatch_id)
     return EvidenceRead.model_validate(
         dispatches.add_evidence(db, actor, d, file.file, file.filename or "evidence"))

@@ -1,8 +1,11 @@
-"""Dispatch orders: a task at a place for a team (and a vehicle), maybe for a case.
+"""Dispatch orders: a task at a place for a team (and a vehicle), maybe for a case, or for
+another center's assistance request.
 
 dispatched → en_route → on_scene → done, or cancelled before done. The team moves its own task
 forward; the duty desk may do so for it (a team that phones in) and alone may cancel. Every
-transition has its own timestamp column.
+transition has its own timestamp column. On an assistance request each step is also on the
+request's timeline, and the scene's evidence becomes the request's evidence, so the asking
+center follows the team without seeing this court's dispatch desk.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from sqlalchemy.orm import Session
 from zhixing.cases import documents
 from zhixing.cases.models import Case, CaseDocument
 from zhixing.cases.service import event
+from zhixing.command import assistance, board
+from zhixing.command.models import AssistanceRequest
+from zhixing.command.network import CenterRef, Network
 from zhixing.core import audit
 from zhixing.core.actor import Actor
 from zhixing.core.clock import utcnow
@@ -62,6 +68,36 @@ class DispatchIn:
     vehicle_id: int | None = None
     case_id: int | None = None
     tip_id: int | None = None
+    request_id: int | None = None
+
+
+STEP_WORDS = {S.DISPATCHED: "已派出", S.EN_ROUTE: "出发", S.ON_SCENE: "到达现场", S.DONE: "完成",
+              S.CANCELLED: "取消"}
+
+
+def _held_request(session: Session, actor: Actor, request_id: int) -> tuple[
+        AssistanceRequest, CenterRef]:
+    """The request, which the actor's center holds now (acknowledged, not handed on)."""
+    network = Network(session)
+    try:
+        req = assistance.get_request(session, actor, network, request_id)
+    except NotFound:
+        raise ValidationFailed(f"assistance request {request_id} not found",
+                               code="request_not_found", field="request_id") from None
+    _, center = assistance.holding(session, actor, network, req)
+    return req, center
+
+
+def _on_request(session: Session, actor: Actor, d: Dispatch, word: str) -> None:
+    """The step on the request's timeline, said by the dispatching center."""
+    if d.request_id is None:
+        return
+    center = Network(session).center_of_court[d.court_id]
+    team = session.get(FieldTeam, d.team_id)
+    assert team is not None
+    board.post(session, actor, "dispatch", f"{center.name} 派警 #{d.id}（{team.name}）：{word}",
+               request_id=d.request_id, center_id=center.id, dispatch_id=d.id,
+               status=d.status.value)
 
 
 def create(session: Session, actor: Actor, data: DispatchIn) -> Dispatch:
@@ -100,6 +136,13 @@ def create(session: Session, actor: Actor, data: DispatchIn) -> Dispatch:
         if case is None or not actor.can_see_court(case.court_id):
             raise ValidationFailed(f"case {data.case_id} not found", code="case_not_found",
                                    field="case_id")
+    request = None
+    if data.request_id is not None:
+        if case is not None:
+            # The request carries its case (maybe another court's): evidence goes there.
+            raise ValidationFailed("a dispatch serves a case or an assistance request, not both",
+                                   code="case_and_request", field="case_id")
+        request, _ = _held_request(session, actor, data.request_id)
     if data.tip_id is not None:
         tip = session.get(Tip, data.tip_id)
         if tip is None or not policy.can_see_tip(actor, tip):
@@ -110,7 +153,8 @@ def create(session: Session, actor: Actor, data: DispatchIn) -> Dispatch:
     d = Dispatch(court_id=actor.court_id, task=data.task.strip(), place=data.place.strip(),
                  lon=data.lon, lat=data.lat, team_id=team.id,
                  vehicle_id=vehicle.id if vehicle else None, case_id=case.id if case else None,
-                 tip_id=data.tip_id, status=S.DISPATCHED, dispatched_at=now,
+                 tip_id=data.tip_id, request_id=request.id if request else None,
+                 status=S.DISPATCHED, dispatched_at=now,
                  created_by=actor.user_id, updated_at=now)
     session.add(d)
     team.status = ResourceStatus.ON_TASK
@@ -122,9 +166,11 @@ def create(session: Session, actor: Actor, data: DispatchIn) -> Dispatch:
     if case is not None:
         event(session, case, actor, "dispatch", f"派警 #{d.id}: {d.task}"[:255],
               dispatch_id=d.id, team=team.name)
+    _on_request(session, actor, d, f"{STEP_WORDS[S.DISPATCHED]}，{d.task}")
     audit.record(session, actor, "dispatch.created", object_type="dispatch", object_id=d.id,
                  court_id=d.court_id, case_id=d.case_id,
-                 details={"team_id": team.id, "vehicle_id": d.vehicle_id})
+                 details={"team_id": team.id, "vehicle_id": d.vehicle_id,
+                          "request_id": d.request_id})
     return d
 
 
@@ -185,6 +231,7 @@ def move(session: Session, actor: Actor, d: Dispatch, to: DispatchStatus,
         assert case is not None
         event(session, case, actor, "dispatch", f"派警 #{d.id}: {to.value}",
               dispatch_id=d.id, before=before.value, after=to.value)
+    _on_request(session, actor, d, STEP_WORDS[to] + (f"，{note}" if note else ""))
     audit.record(session, actor, "dispatch.moved", object_type="dispatch", object_id=d.id,
                  court_id=d.court_id, case_id=d.case_id,
                  details={"from": before.value, "to": to.value, "by": "desk" if as_desk
@@ -204,22 +251,41 @@ def for_teams(session: Session, team_ids: set[int], active_only: bool = True) ->
 def add_evidence(session: Session, actor: Actor, d: Dispatch, stream: BinaryIO,
                  filename: str) -> DispatchEvidence:
     """A photo or video from the scene: stored and checked as every case document (type by
-    content, size limit, SHA-256) and attached to the task's case and its timeline."""
+    content, size limit, SHA-256) and attached to the task's case and its timeline, or, on an
+    assistance request, to the request (and so to the asking case)."""
     if d.team_id not in policy.teams_of(session, actor):
         team = session.get(FieldTeam, d.team_id)
         assert team is not None
         if not policy.is_desk_for(actor, d, team.court_id):
             raise Forbidden("this task is not yours", code="not_your_task")
-    if d.case_id is None:
+    if d.case_id is None and d.request_id is None:
         raise Conflict("the task has no case to attach evidence to", code="no_case")
-    case = session.get(Case, d.case_id)
-    assert case is not None
+    req = session.get(AssistanceRequest, d.request_id) if d.request_id is not None else None
+    if req is not None:
+        assistance.require_open(req)  # before storing: a closed request takes nothing more
     clean = Path(filename or "evidence").name[:255] or "evidence"
     sha, size, kind = documents.store(stream, clean, get_settings().max_upload_bytes)
     if kind not in EVIDENCE_TYPES:
         raise ValidationFailed("field evidence is a JPEG or PNG photo or an MP4 video",
                                code="file_type_not_allowed", field="file")
     now = utcnow()
+    if req is not None:
+        center = Network(session).center_of_court[d.court_id]
+        proof = assistance.attach_evidence(
+            session, actor, req, center, assistance.StoredFile(clean, sha, size, kind),
+            note=f"现场取证 派警 #{d.id}")
+        ev = DispatchEvidence(dispatch_id=d.id, document_id=proof.case_document_id,
+                              request_evidence_id=proof.id, sha256=sha,
+                              uploaded_by=actor.user_id, uploaded_at=now)
+        session.add(ev)
+        session.flush()
+        audit.record(session, actor, "dispatch.evidence_added", object_type="dispatch",
+                     object_id=d.id, court_id=d.court_id,
+                     details={"sha256": sha, "request_id": d.request_id,
+                              "request_evidence_id": proof.id})
+        return ev
+    case = session.get(Case, d.case_id)
+    assert case is not None
     doc = CaseDocument(case_id=case.id, filename=clean, content_type=kind, size_bytes=size,
                        sha256=sha, uploaded_by=actor.user_id, uploaded_at=now,
                        note=f"现场取证 派警 #{d.id}")

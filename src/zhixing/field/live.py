@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,6 +39,7 @@ from zhixing.field.models import (
     Tip,
 )
 
+LOG = logging.getLogger(__name__)
 TICK = 0.3
 # Reports are stamped when the request is handled and committed a few milliseconds later;
 # the overlap re-reads that window so a late commit is never missed (versions drop repeats).
@@ -244,9 +246,7 @@ class MapHub:
                 self.polls += 1
                 self.publish(self.fresh(items))
             except Exception:
-                import logging
-
-                logging.getLogger(__name__).exception("map poll failed")
+                LOG.exception("map poll failed")
             # Positions are read by the tick; an SOS or a dispatch wakes the map at once.
             await SIGNALS.wait("field", seen, poll=TICK, idle=TICK)
         self._since = None

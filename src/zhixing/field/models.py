@@ -237,7 +237,8 @@ class Dispatch(Base):
     __tablename__ = "field_dispatches"
     __table_args__ = (Index("ix_field_dispatches_court_status", "court_id", "status"),
                       Index("ix_field_dispatches_team_status", "team_id", "status"),
-                      Index("ix_field_dispatches_updated", "updated_at"))
+                      Index("ix_field_dispatches_updated", "updated_at"),
+                      Index("ix_field_dispatches_request", "request_id"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))  # the issuing center's court
@@ -249,6 +250,9 @@ class Dispatch(Base):
     vehicle_id: Mapped[int | None] = mapped_column(ForeignKey("field_resources.id"))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     tip_id: Mapped[int | None] = mapped_column(ForeignKey("field_tips.id"))
+    # The assistance request (协助执行) this team acts on for another center: the scene's
+    # evidence and the team's progress go back along the request to the asking case.
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("assistance_requests.id"))
     status: Mapped[DispatchStatus] = mapped_column(EnumText(DispatchStatus, 12))
     dispatched_at: Mapped[datetime]
     en_route_at: Mapped[datetime | None]
@@ -261,14 +265,18 @@ class Dispatch(Base):
 
 
 class DispatchEvidence(Base):
-    """A photo or video a field team took on a task; the file is a case document."""
+    """A photo or video a field team took on a task. The file is a document of the task's
+    case, or, on an assistance request, the request's evidence (and so a document of the
+    asking case, which the team's court may not see)."""
 
     __tablename__ = "field_dispatch_evidence"
     __table_args__ = (Index("ix_field_dispatch_evidence_dispatch", "dispatch_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     dispatch_id: Mapped[int] = mapped_column(ForeignKey("field_dispatches.id"))
-    document_id: Mapped[int] = mapped_column(ForeignKey("case_documents.id"))
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("case_documents.id"))
+    request_evidence_id: Mapped[int | None] = mapped_column(
+        ForeignKey("assistance_evidence.id"))
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     uploaded_at: Mapped[datetime]

@@ -250,6 +250,10 @@ class DispatchIn(StrictModel):
     vehicle_id: StrictInt | None = Field(default=None, ge=1, le=2**31 - 1)
     case_id: StrictInt | None = Field(default=None, ge=1, le=2**63 - 1)
     tip_id: StrictInt | None = Field(default=None, ge=1, le=2**63 - 1)
+    request_id: StrictInt | None = Field(
+        default=None, ge=1, le=2**63 - 1,
+        description="an assistance request this center holds: steps and evidence go back "
+                    "along it to the asking center (not together with case_id)")
 
 
 class DispatchRead(BaseModel):
@@ -265,6 +269,7 @@ class DispatchRead(BaseModel):
     vehicle_id: int | None
     case_id: int | None
     tip_id: int | None
+    request_id: int | None
     status: str
     dispatched_at: datetime
     en_route_at: datetime | None
@@ -288,7 +293,10 @@ class EvidenceRead(BaseModel):
 
     id: int
     dispatch_id: int
-    document_id: int
+    document_id: int | None = Field(description="the document on the task's case (or on the "
+                                    "asking case of an assistance request)")
+    request_evidence_id: int | None = Field(description="the evidence on the assistance "
+                                            "request, for a dispatch on one")
     sha256: str
     uploaded_at: datetime
 

@@ -18,6 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhixing.cases.models import Case, CaseDocument, Party
+from zhixing.command import assistance
+from zhixing.command.models import AssistanceRequest, Evidence
+from zhixing.command.network import Network
 from zhixing.core import audit
 from zhixing.core.actor import Actor
 from zhixing.core.clock import utcnow
@@ -543,10 +546,21 @@ def _new_dispatch(request: Request, actor: Actor, db: Session, form: dict[str, s
 
 @router.get("/field/dispatches/new")
 def new_dispatch(request: Request, actor: ConsoleUser, db: DbSession,
-                 tip_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> Response:
-    """The dispatch form; from a tip, its place, position and case are filled in."""
+                 tip_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+                 request_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None
+                 ) -> Response:
+    """The dispatch form; from a tip, its place, position and case are filled in; from an
+    assistance request, its task and place, and the seat of the place's court as a first
+    position to search teams from."""
     form: dict[str, str] = {}
-    if tip_id is not None:
+    if request_id is not None:
+        req = assistance.get_request(db, actor, Network(db), request_id)
+        seat = db.get(Court, req.place_court_id)
+        form = {"request_id": str(req.id), "task": f"协助执行 #{req.id}：{req.subject}"[:255],
+                "place": req.place}
+        if seat is not None and seat.lon is not None and seat.lat is not None:
+            form.update(lon=f"{seat.lon:.6f}", lat=f"{seat.lat:.6f}")
+    elif tip_id is not None:
         tip = tipsvc.get(db, actor, tip_id)
         numbers = _case_numbers(db, actor, [tip.case_id])
         form = {"tip_id": str(tip.id), "task": f"核查线索 #{tip.id}：{tip.content}"[:255],
@@ -585,10 +599,11 @@ async def create_dispatch(request: Request, actor: ConsoleUser, db: DbSession) -
             "lon": _float(data, "lon"), "lat": _float(data, "lat"),
             "team_id": _int(data, "team_id"), "vehicle_id": _int(data, "vehicle_id"),
             "case_id": _case_id(db, actor, data.get("case_number"), "case_number"),
-            "tip_id": _int(data, "tip_id")})
+            "tip_id": _int(data, "tip_id"), "request_id": _int(data, "request_id")})
         d = dispatches.create(db, actor, dispatches.DispatchIn(
             task=body.task, place=body.place, lon=body.lon, lat=body.lat, team_id=body.team_id,
-            vehicle_id=body.vehicle_id, case_id=body.case_id, tip_id=body.tip_id))
+            vehicle_id=body.vehicle_id, case_id=body.case_id, tip_id=body.tip_id,
+            request_id=body.request_id))
     except (DomainError, ValidationError) as exc:
         db.rollback()
         return _new_dispatch(request, actor, db, data, form_error(exc))
@@ -603,16 +618,20 @@ def _dispatch_page(request: Request, actor: Actor, db: Session, d: Dispatch,
     steps = [(s, getattr(d, f"{s}_at")) for s in ("dispatched", "en_route", "on_scene", "done")]
     if d.cancelled_at is not None:
         steps.append(("cancelled", d.cancelled_at))
-    evidence = db.execute(select(DispatchEvidence, CaseDocument).join(
-        CaseDocument, CaseDocument.id == DispatchEvidence.document_id).where(
-        DispatchEvidence.dispatch_id == d.id).order_by(DispatchEvidence.id)).tuples().all()
+    evidence = [(ev, doc or proof) for ev, doc, proof in db.execute(
+        select(DispatchEvidence, CaseDocument, Evidence)
+        .outerjoin(CaseDocument, CaseDocument.id == DispatchEvidence.document_id)
+        .outerjoin(Evidence, Evidence.id == DispatchEvidence.request_evidence_id)
+        .where(DispatchEvidence.dispatch_id == d.id).order_by(DispatchEvidence.id)).tuples()]
     tip = db.get(Tip, d.tip_id) if d.tip_id else None
+    assist = db.get(AssistanceRequest, d.request_id) if d.request_id else None
     desk = policy.is_desk_for(actor, d, team.court_id)
     return render(request, "field/dispatch.html", {
         "actor": actor, "r": row, "d": d, "team": team, "steps": steps, "evidence": evidence,
         "members": [m for m in resources.team_members(db, team.id)
                     if m.kind in (ResourceKind.BAILIFF, ResourceKind.VEHICLE)],
         "tip_visible": tip is not None and policy.can_see_tip(actor, tip),
+        "assist": assist,
         "history": _history(db, actor, "dispatch", [d.id]),
         "history_labels": HISTORY_ACTIONS,
         "moves": [s.value for s in dispatches.NEXT[d.status]] if desk else [],

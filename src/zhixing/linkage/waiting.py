@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +23,7 @@ from zhixing.linkage.models import LinkageTask, TaskStatus
 
 CHECK_EVERY = 0.05
 IDLE_CHECK = 1.0
+LOG = logging.getLogger(__name__)
 
 
 def pending_units(unit_ids: list[int]) -> set[int]:
@@ -62,7 +64,13 @@ class PendingWatch:
     async def _run(self) -> None:
         while self._waiters:
             seen = SIGNALS.mark("linkage")
-            ready = await run_in_threadpool(pending_units, list(self._waiters))
+            try:
+                ready = await run_in_threadpool(pending_units, list(self._waiters))
+            except Exception:
+                # The long polls time out on their own; the watch must outlive a failed look.
+                LOG.exception("pending-task poll failed")
+                await asyncio.sleep(IDLE_CHECK)
+                continue
             for unit_id in ready:
                 for event in self._waiters.get(unit_id, ()):
                     event.set()
