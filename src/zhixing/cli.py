@@ -27,22 +27,34 @@ linkage_app = typer.Typer(help="Linked units (banks and departments).", no_args_
 app.add_typer(linkage_app, name="linkage")
 
 
-def _migrate_and_seed() -> None:
+def _migrate_and_seed(sync_courts: bool = False) -> None:
+    from sqlalchemy import select
+
     from zhixing.core.db import transaction
     from zhixing.core.migrate import upgrade
-    from zhixing.courts.service import sync_courts
+    from zhixing.courts import service
+    from zhixing.courts.models import Court
 
     upgrade()
     with transaction() as session:
-        result = sync_courts(session)
+        # The built-in court list seeds an empty database only: a court's own reference data
+        # (`zhixing load-reference`) must not be reverted by the next upgrade's migrate.
+        if not sync_courts and session.scalar(select(Court.id).limit(1)) is not None:
+            return
+        result = service.sync_courts(session)
     if result.created or result.updated:
         typer.echo(f"courts: {result.created} created, {result.updated} updated")
 
 
 @app.command()
-def migrate() -> None:
-    """Bring the database schema to the newest migration and load the court reference data."""
-    _migrate_and_seed()
+def migrate(
+    sync_courts: Annotated[bool, typer.Option(
+        "--sync-courts", help="apply the built-in Guangxi court list again (it is loaded by "
+                              "itself only into an empty database)")] = False,
+) -> None:
+    """Bring the database schema to the newest migration; an empty database also gets the
+    built-in court reference data."""
+    _migrate_and_seed(sync_courts)
     typer.echo("database is at the newest migration")
 
 

@@ -170,6 +170,15 @@ def test_the_zeng_story(test_db: ScratchDatabase, tmp_path: Path) -> None:
         assert "zeng-car.jpg" in liuzhou.inner_text("[data-testid=evidence]")
         assert "到达现场" in liuzhou.inner_text("[data-testid=timeline]")  # the team's steps
         assert loads == []
+        # a clock days long (a normal request's 7 days) counts in days, not in hundreds of hours
+        liuzhou.evaluate("""() => {
+            const el = document.createElement("span");
+            el.id = "probe"; el.dataset.left = "剩余"; el.dataset.over = "超时";
+            el.dataset.due = new Date(Date.now() + 2 * 86400e3 + 3600e3 + 30e3).toISOString();
+            document.body.appendChild(el);
+        }""")
+        liuzhou.wait_for_function("() => (document.querySelector('#probe .left') || {})"
+                                  ".textContent?.startsWith('剩余 2天 1:00:')")
         hops = liuzhou.locator("[data-testid=hops] li")
         assert [hops.nth(i).get_attribute("data-to") for i in range(hops.count())] == [
             "桂", "桂03", "桂0305"]

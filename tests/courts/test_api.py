@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import PASSWORD, AuthHeaders
+from zhixing.core.db import get_engine, session_factory
 from zhixing.core.models import AuditRecord
 from zhixing.core.settings import get_settings
+from zhixing.courts import identity
 from zhixing.courts.models import User
 
 TOKENS = "/api/v1/auth/tokens"
@@ -61,6 +63,29 @@ class TestTokens:
 
     def test_anonymous_is_refused(self, client: TestClient) -> None:
         assert client.get("/api/v1/users").status_code == 401
+
+    def test_authenticating_costs_two_statements(self, client: TestClient,
+                                                 auth: AuthHeaders) -> None:
+        """Every request authenticates: the credential with its user, court and roles in one
+        statement, the court's subtree in a second (lazy loads made it six)."""
+        raw = auth("qingxiu.approver")["Authorization"].split()[1]
+        statements: list[str] = []
+
+        def count(*args: object) -> None:
+            if not str(args[2]).startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE
+                statements.append(str(args[2]))
+
+        event.listen(get_engine(), "before_cursor_execute", count)
+        try:
+            with session_factory()() as session:
+                token = identity.resolve_api_token(session, raw)
+                assert token is not None
+                actor = identity.actor_for(session, token.user, None)
+        finally:
+            event.remove(get_engine(), "before_cursor_execute", count)
+        assert actor.roles == {"approver", "officer"} and actor.court_code == "桂0103"
+        assert actor.court_id in actor.visible_court_ids and len(actor.visible_court_ids) == 1
+        assert len(statements) == 2, statements
 
     def test_deactivated_user_loses_access(self, client: TestClient, auth: AuthHeaders) -> None:
         officer = auth("qingxiu.officer")

@@ -293,3 +293,31 @@ class TestCommandLine:
         assert bad.exit_code == 2
         assert "error: users.json line 2, field display_name: Field required" in bad.stderr
         assert "nothing was loaded" in bad.stderr
+
+    def test_migrate_keeps_loaded_courts_unless_asked_to_sync(self, engine: Engine,
+                                                             tmp_path: Path) -> None:
+        from zhixing.courts.service import load_reference_data
+
+        [qingxiu] = [dict(c) for c in load_reference_data() if c["code"] == "桂0103"]
+        shipped = qingxiu.get("short_name_zh") or qingxiu["name_zh"]
+        qingxiu["short_name_zh"] = "青秀法院"
+        write(tmp_path / "courts", "courts.json", {"source": "test", "courts": [qingxiu]})
+
+        def short_name() -> str:
+            with Session(engine) as session:
+                name = session.scalar(select(Court.short_name_zh).where(Court.code == "桂0103"))
+                assert name is not None
+                return name
+
+        runner = CliRunner()
+        with pointed_at(engine):
+            assert runner.invoke(cli_app, ["load-reference", str(tmp_path / "courts")]
+                                 ).exit_code == 0
+            assert short_name() == "青秀法院"
+            kept = runner.invoke(cli_app, ["migrate"])
+            assert kept.exit_code == 0, kept.output
+            assert short_name() == "青秀法院"  # an upgrade does not revert the court's data
+            synced = runner.invoke(cli_app, ["migrate", "--sync-courts"])
+        assert synced.exit_code == 0, synced.output
+        assert "courts: 0 created, 1 updated" in synced.stdout
+        assert short_name() == shipped

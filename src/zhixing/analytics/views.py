@@ -20,6 +20,7 @@ from zhixing.core import ratelimit
 from zhixing.core.db import session_factory
 from zhixing.core.errors import DomainError
 from zhixing.courts.models import Court
+from zhixing.web import sse
 from zhixing.web.deps import ConsoleUser, DbSession, client_ip
 from zhixing.web.templating import render
 
@@ -106,8 +107,7 @@ async def screen_stream(request: Request, actor: ConsoleUser, db: DbSession,
             # notify (core/signals.py).
             await asyncio.sleep(TICK_SECONDS)
 
-    return StreamingResponse(messages(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return sse.response(messages())
 
 
 @router.get("/survey/{code}")

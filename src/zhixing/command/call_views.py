@@ -11,16 +11,13 @@ to stop reconnecting."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from zhixing.command import calls, duty, policy, presenters, terms
@@ -30,17 +27,17 @@ from zhixing.core.actor import Actor
 from zhixing.core.db import session_factory
 from zhixing.core.errors import DomainError, Forbidden
 from zhixing.core.settings import get_settings
-from zhixing.core.signals import SIGNALS
-from zhixing.web import i18n
+from zhixing.web import i18n, sse
 from zhixing.web.deps import ConsoleUser, DbSession, RecordId
 from zhixing.web.templating import render
 from zhixing.web.terms import N_
 
 router = APIRouter(include_in_schema=False)
 
-TICK = 0.25  # ICE candidates trickle in; a quarter second per hop keeps set-up quick
-IDLE = 5.0  # with PostgreSQL signals: look anyway this often
-HEARTBEAT_SECONDS = 15.0
+# ICE candidates trickle in: a quarter second a look keeps set-up quick; with PostgreSQL
+# signals, every signalling message wakes the stream and it looks anyway every IDLE seconds.
+TICK = 0.25
+IDLE = 5.0
 STREAM_SECONDS = 600  # then the EventSource reconnects, with Last-Event-ID
 MAX_SEQ = 2**31 - 1
 BATCH = 500
@@ -192,7 +189,7 @@ def _reading_side(session: Session, actor: Actor, network: Network, call: VideoC
 def _message(signal: CallSignal) -> str:
     data = json.dumps({"seq": signal.seq, "side": str(signal.side), "kind": str(signal.kind),
                        "payload": signal.payload}, ensure_ascii=False, separators=(",", ":"))
-    return f"id: {signal.seq}\nevent: signal\ndata: {data}\n\n"
+    return sse.message("signal", data, signal.seq)
 
 
 @dataclass
@@ -244,28 +241,13 @@ async def call_stream(call_id: RecordId, request: Request, actor: ConsoleUser, d
     if finished:
         return Response(status_code=204)
 
-    async def messages() -> AsyncIterator[str]:
-        yield "retry: 2000\n\n"
-        last = start
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STREAM_SECONDS
-        quiet_since = loop.time()
-        while loop.time() < deadline:
-            if await request.is_disconnected():
-                return
-            seen = SIGNALS.mark("calls")
-            polled = await run_in_threadpool(_poll, call_id, actor, side, last)
-            last = polled.last
-            for message in polled.messages:
-                yield message
-            if polled.messages:
-                quiet_since = loop.time()
-            if polled.over:
-                return
-            if loop.time() - quiet_since > HEARTBEAT_SECONDS:
-                quiet_since = loop.time()
-                yield ": waiting\n\n"
-            await SIGNALS.wait("calls", seen, poll=TICK, idle=IDLE, settle=0)
+    last = start
 
-    return StreamingResponse(messages(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    def look() -> sse.Polled:
+        nonlocal last
+        polled = _poll(call_id, actor, side, last)
+        last = polled.last
+        return sse.Polled(polled.messages, polled.over)
+
+    return sse.response(sse.polling(request, look, sse.Pace(
+        channel="calls", tick=TICK, idle=IDLE, retry_ms=2000, seconds=STREAM_SECONDS)))

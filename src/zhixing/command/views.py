@@ -49,7 +49,7 @@ from zhixing.core.db import session_factory
 from zhixing.core.errors import DomainError, ValidationFailed
 from zhixing.field import policy as field_policy
 from zhixing.field.models import Dispatch
-from zhixing.web import i18n
+from zhixing.web import i18n, sse
 from zhixing.web.deps import ConsoleUser, DbSession, RecordId, SmallRecordId
 from zhixing.web.errors import form_error
 from zhixing.web.templating import render, templates
@@ -118,11 +118,6 @@ def _fragment(name: str, context: dict[str, Any]) -> str:
     return templates.env.get_template(name).render(**context)
 
 
-def _sse(event: str, html: str, event_id: int) -> str:
-    data = "\n".join(f"data: {line}" for line in (html.strip().splitlines() or [""]))
-    return f"event: {event}\nid: {event_id}\n{data}\n\n"
-
-
 def _desk(request: Request, actor: Actor, db: DbSession, error: DomainError | None = None
           ) -> Response:
     policy.require_read(actor)
@@ -167,12 +162,7 @@ async def _stream(request: Request, render_sections: Callable[[], tuple[int, dic
             if sent.get(name) != digest:
                 sent[name] = digest
                 if not quiet:
-                    yield _sse(name, html, version)
-
-
-def _streaming(messages: AsyncIterator[str]) -> StreamingResponse:
-    return StreamingResponse(messages, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+                    yield sse.message(name, html, version)
 
 
 @router.get("/command/stream")
@@ -199,7 +189,7 @@ async def desk_stream(request: Request, actor: ConsoleUser, db: DbSession,
         finally:
             i18n.current_locale.reset(token)
 
-    return _streaming(_stream(request, render_sections, since))
+    return sse.response(_stream(request, render_sections, since))
 
 
 # --- forms on the desk -------------------------------------------------------------------------
@@ -397,7 +387,7 @@ async def request_stream(request_id: RecordId, request: Request, actor: ConsoleU
         finally:
             i18n.current_locale.reset(token)
 
-    return _streaming(_stream(request, render_sections, since))
+    return sse.response(_stream(request, render_sections, since))
 
 
 def _on_request(request: Request, actor: Actor, db: DbSession, request_id: int,

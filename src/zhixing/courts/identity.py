@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.interfaces import LoaderOption
 
 from zhixing.core import audit, metrics, ratelimit
 from zhixing.core.actor import Actor
@@ -32,12 +34,18 @@ from zhixing.courts.models import (
     UserRole,
     WebSession,
 )
-from zhixing.courts.service import subordinate_court_ids
+from zhixing.courts.service import court_ids_under
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 API_TOKEN_TTL = timedelta(days=30)
 # Console sessions record activity at most this often, so page views are not all writes.
 TOUCH_EVERY = timedelta(seconds=60)
+
+
+def _with_user(user: Any) -> tuple[LoaderOption, ...]:
+    """Load a credential's user, court and roles in the same statement: every request
+    authenticates, and lazy loads made that five round trips (docs/benchmarks.md)."""
+    return (joinedload(user).joinedload(User.court), joinedload(user).joinedload(User.role_rows))
 
 
 def actor_for(session: Session, user: User, client_ip: str | None) -> Actor:
@@ -49,7 +57,7 @@ def actor_for(session: Session, user: User, client_ip: str | None) -> Actor:
         court_id=user.court_id,
         court_code=user.court.code,
         court_name=user.court.short_name_zh,
-        visible_court_ids=subordinate_court_ids(session, user.court_id),
+        visible_court_ids=court_ids_under(session, user.court.path),
         client_ip=client_ip,
         user_id=user.id,
     )
@@ -114,7 +122,8 @@ def start_web_session(
 
 
 def resolve_web_session(session: Session, token: str) -> WebSession | None:
-    ws = session.scalar(select(WebSession).where(WebSession.token_hash == token_digest(token)))
+    ws = session.scalars(select(WebSession).options(*_with_user(WebSession.user)).where(
+        WebSession.token_hash == token_digest(token))).unique().first()
     if ws is None or ws.revoked_at is not None or not ws.user.is_active:
         return None
     now = utcnow()
@@ -144,7 +153,8 @@ def issue_api_token(session: Session, user: User, name: str, actor: Actor) -> tu
 def resolve_api_token(session: Session, raw: str) -> ApiToken | None:
     if not raw.startswith("zxt_"):
         return None
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(raw[4:])))
+    row = session.scalars(select(ApiToken).options(*_with_user(ApiToken.user)).where(
+        ApiToken.token_hash == token_digest(raw[4:]))).unique().first()
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         return None
     if not row.user.is_active:

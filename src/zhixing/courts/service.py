@@ -83,6 +83,11 @@ def subordinate_court_ids(session: Session, court_id: int) -> frozenset[int]:
     path = session.scalar(select(Court.path).where(Court.id == court_id))
     if path is None:
         return frozenset()
+    return court_ids_under(session, path)
+
+
+def court_ids_under(session: Session, path: str) -> frozenset[int]:
+    """The courts whose path starts with ``path``: a court and its subtree, one range scan."""
     return frozenset(session.scalars(select(Court.id).where(Court.path.startswith(path))))
 
 

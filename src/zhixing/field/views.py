@@ -45,7 +45,7 @@ from zhixing.field.models import (
     TipsterRelation,
 )
 from zhixing.field.schemas import AnswerIn, DispatchIn, MoveIn, OutcomeIn, TipTakeIn
-from zhixing.web import i18n
+from zhixing.web import i18n, sse
 from zhixing.web.deps import ConsoleUser, DbSession, RecordId
 from zhixing.web.errors import form_error
 from zhixing.web.templating import render
@@ -119,8 +119,7 @@ async def field_map_stream(request: Request, actor: ConsoleUser,
         finally:
             live.HUB.unsubscribe(viewer)
 
-    return StreamingResponse(messages(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return sse.response(messages())
 
 
 # --- the duty desk: tips -----------------------------------------------------------------------

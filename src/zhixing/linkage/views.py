@@ -4,14 +4,11 @@ and their sign-off, and the linked units with the network's figures."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -24,24 +21,23 @@ from zhixing.cases.models import Case, CaseState, Party
 from zhixing.core.actor import Actor
 from zhixing.core.clock import utcnow
 from zhixing.core.db import session_factory
-from zhixing.core.errors import DomainError, Forbidden, ValidationFailed
-from zhixing.core.signals import SIGNALS
+from zhixing.core.errors import DomainError, ValidationFailed
 from zhixing.linkage import figures, inquiries, orders, presenters, terms, units, wire
 from zhixing.linkage.api import read_audited
 from zhixing.linkage.models import ControlOrder
-from zhixing.web import i18n
+from zhixing.web import i18n, sse
 from zhixing.web.deps import ConsoleUser, DbSession, RecordId, SmallRecordId
 from zhixing.web.templating import render, templates
 
 router = APIRouter(include_in_schema=False)
 
 STREAM_SECONDS = 600  # then the browser's EventSource reconnects (with Last-Event-ID)
-TICK_SECONDS = 0.5  # how often a stream looks for answers
-SETTLE_SECONDS = 0.25  # after a signal: the least time between two looks of one stream
-HEARTBEAT_SECONDS = 15.0  # a comment line now and then keeps proxies from closing a quiet stream
+# Answers are not signalled (too many: core/signals.py), so a stream looks every tick; a signal
+# (a re-query's new tasks) only makes it look sooner, but not sooner than SETTLE_SECONDS.
+TICK_SECONDS = 0.5
+SETTLE_SECONDS = 0.25
 RESYNC_MARGIN = timedelta(seconds=30)  # a write stamped before a poll may commit after it
 MAX_MOMENT_MS = 2**53
-UNIT_READERS = ("officer", "approver", "duty_officer", "duty_leader", "auditor", "admin")
 FIGURES_DAYS = 30
 
 
@@ -142,11 +138,6 @@ def inquiry_page(case_id: RecordId, inquiry_id: RecordId, request: Request, acto
         "live": not presenters.all_final(progress), "since": _ms(rendered_at)})
 
 
-def _sse(event: str, html: str, event_id: str) -> str:
-    data = "\n".join(f"data: {line}" for line in (html.strip().splitlines() or [""]))
-    return f"event: {event}\nid: {event_id}\n{data}\n\n"
-
-
 def _fragment(name: str, **context: Any) -> str:
     return templates.env.get_template(name).render(terms=terms, **context)
 
@@ -172,17 +163,17 @@ def _poll(inquiry_id: int, seen: dict[int, presenters.Fingerprint] | None, since
             else:
                 changed = {i for i, (fp, _) in current.items() if seen.get(i) != fp}
             event_id = str(_ms(polled_at))
-            messages = [_sse(f"task-{row.task.id}", _fragment(
+            messages = [sse.message(f"task-{row.task.id}", _fragment(
                 "linkage/_task_row.html", r=row, locale=locale), event_id)
                 for row in presenters.task_rows_by_id(session, changed)]
             final = False
             if changed or seen is None:
                 progress = inquiries.progress(session, inquiry_id)
-                messages.append(_sse("progress", _fragment("linkage/_progress.html",
+                messages.append(sse.message("progress", _fragment("linkage/_progress.html",
                                                            progress=progress), event_id))
                 final = presenters.all_final(progress)
                 if final:
-                    messages.append(_sse("done", _fragment("linkage/_live_state.html",
+                    messages.append(sse.message("done", _fragment("linkage/_live_state.html",
                                                            live=False), event_id))
             session.commit()
     finally:
@@ -221,34 +212,17 @@ async def inquiry_stream(case_id: RecordId, inquiry_id: RecordId, request: Reque
     locale = i18n.current_locale.get()
     the_inquiry = inquiry.id
 
-    async def messages() -> AsyncIterator[str]:
-        yield "retry: 3000\n\n"
-        seen: dict[int, presenters.Fingerprint] | None = None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STREAM_SECONDS
-        quiet_since = loop.time()
-        while loop.time() < deadline:
-            if await request.is_disconnected():
-                return
-            signal = SIGNALS.mark("linkage")
-            result = await run_in_threadpool(_poll, the_inquiry, seen, start, locale)
-            seen = result.seen
-            for message in result.messages:
-                yield message
-            if result.final:
-                return
-            if result.messages:
-                quiet_since = loop.time()
-            elif loop.time() - quiet_since >= HEARTBEAT_SECONDS:
-                quiet_since = loop.time()
-                yield ": waiting\n\n"
-            # Answers are not signalled (too many: core/signals.py), so this looks every tick;
-            # a signal (a re-query's new tasks) only makes it look sooner.
-            await SIGNALS.wait("linkage", signal, poll=TICK_SECONDS, idle=TICK_SECONDS,
-                               settle=SETTLE_SECONDS)
+    seen: dict[int, presenters.Fingerprint] | None = None
 
-    return StreamingResponse(messages(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    def look() -> sse.Polled:
+        nonlocal seen
+        result = _poll(the_inquiry, seen, start, locale)
+        seen = result.seen
+        return sse.Polled(result.messages, result.final)
+
+    return sse.response(sse.polling(request, look, sse.Pace(
+        channel="linkage", tick=TICK_SECONDS, idle=TICK_SECONDS, settle=SETTLE_SECONDS,
+        seconds=STREAM_SECONDS)))
 
 
 # --- control orders ----------------------------------------------------------------------------
@@ -317,11 +291,6 @@ def decide_order(case_id: RecordId, order_id: RecordId, request: Request, actor:
 # --- linked units ------------------------------------------------------------------------------
 
 
-def _require_unit_reader(actor: Actor) -> None:
-    if not actor.has_role(*UNIT_READERS):
-        raise Forbidden("your role may not see the linked units", code="role_forbidden")
-
-
 def _period(start: date | None, end: date | None) -> tuple[date, date]:
     end = end or case_service.today()
     start = start or end - timedelta(days=FIGURES_DAYS - 1)
@@ -333,7 +302,7 @@ def _period(start: date | None, end: date | None) -> tuple[date, date]:
 
 def _units_page(request: Request, actor: Actor, db: DbSession, start: date | None = None,
                 end: date | None = None, error: DomainError | None = None) -> Response:
-    _require_unit_reader(actor)
+    units.require_reader(actor)
     try:
         period = _period(start, end)
     except ValidationFailed as exc:

@@ -7,9 +7,13 @@
     if (el) el.dataset.live = value;
   }
   function pad(n) { return n < 10 ? "0" + n : String(n); }
+  // Statutory clocks run for days (a normal request: 7): past a day the span reads "2天 3:04:05".
+  var DAY = /^zh/.test(document.documentElement.lang || "zh") ? "天 " : "d ";
   function span(ms) {
-    var s = Math.floor(Math.abs(ms) / 1000), h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60);
-    return (h ? h + ":" + pad(m) : String(m)) + ":" + pad(s % 60);
+    var s = Math.floor(Math.abs(ms) / 1000), d = Math.floor(s / 86400),
+        h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+    var clock = (h || d ? h + ":" + pad(m) : String(m)) + ":" + pad(s % 60);
+    return d ? d + DAY + clock : clock;
   }
   function tick() {
     var now = Date.now();
