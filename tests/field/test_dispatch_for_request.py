@@ -123,14 +123,29 @@ def test_a_case_and_a_request_together_are_refused(client: TestClient,
     assert r.status_code == 422 and r.json()["error"]["code"] == "case_and_request"
 
 
-def test_a_closed_request_takes_no_more_evidence(client: TestClient, auth: AuthHeaders) -> None:
+def test_withdrawing_calls_the_team_off_and_takes_no_more_evidence(
+        client: TestClient, auth: AuthHeaders) -> None:
     seed(client)
     _, req = _held_by_qixing(client, auth)
-    d = client.post("/api/v1/field/dispatches", headers=auth("qixing.duty"),
+    desk = auth("qixing.duty")
+    d = client.post("/api/v1/field/dispatches", headers=desk,
                     json=_dispatch_body(request_id=req["id"])).json()
+    assert client.post(f"/api/v1/field/dispatches/{d['id']}/status",
+                       headers=auth("qixing.bailiff"), json={"to": "en_route"}
+                       ).status_code == 200
     withdrawn = client.post(f"/api/v1/command/requests/{req['id']}/withdraw",
                             headers=auth("liuzhou.duty"), json={"reason": "已自动履行"})
     assert withdrawn.status_code == 200, withdrawn.text
+    called_off = client.get(f"/api/v1/field/dispatches/{d['id']}", headers=desk).json()
+    assert called_off["status"] == "cancelled" and "已自动履行" in called_off["result"]
+    tl = client.get(f"/api/v1/command/requests/{req['id']}/timeline",
+                    headers=auth("liuzhou.duty")).json()["items"]
+    assert tl[-1]["kind"] == "dispatch" and "取消" in tl[-1]["summary"]
+    # the team is free for the next task
+    team = team_of(QIXING)
+    near = client.get("/api/v1/field/teams/nearest", headers=desk, params={
+        "lon": team.lon, "lat": team.lat, "limit": 1}).json()["items"]
+    assert near[0]["id"] == team.id
     before = _count(DispatchEvidence), _count(CaseDocument)
     up = client.post(f"/api/v1/field/dispatches/{d['id']}/documents",
                      headers=auth("qixing.bailiff"),

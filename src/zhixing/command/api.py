@@ -26,6 +26,7 @@ from zhixing.core.actor import Actor
 from zhixing.core.clock import CHINA_TZ, utcnow
 from zhixing.core.errors import NotFound, ValidationFailed
 from zhixing.core.pagination import clamp_limit, cursor_int, page_from
+from zhixing.field import dispatch as dispatches
 from zhixing.web.deps import CurrentUser, DbSession, RecordId, SmallRecordId
 from zhixing.web.errors import ERROR_RESPONSES
 
@@ -297,10 +298,11 @@ def withdraw_request(request_id: RecordId, body: schemas.WithdrawIn, actor: Curr
     """The asking center takes its open request back, with a reason. Every open hop closes,
     escalation stops, and later acknowledgements and results are refused (409
     ``request_withdrawn``). Another center: 403 ``not_your_request``; a request whose result
-    is back: 409 ``request_finished``."""
+    is back: 409 ``request_finished``. Field teams still out on it are called off."""
     network = Network(db)
-    return _detail(db, network, assistance.withdraw(db, actor, network, request_id,
-                                                    body.reason))
+    req = assistance.withdraw(db, actor, network, request_id, body.reason)
+    dispatches.call_off_for_request(db, actor, req.id, body.reason)
+    return _detail(db, network, req)
 
 
 @router.post("/hops/{hop_id}/acknowledge", response_model=presenters.RequestDetail)

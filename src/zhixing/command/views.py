@@ -47,6 +47,7 @@ from zhixing.core.actor import Actor
 from zhixing.core.clock import utcnow
 from zhixing.core.db import session_factory
 from zhixing.core.errors import DomainError, ValidationFailed
+from zhixing.field import dispatch as dispatches
 from zhixing.field import policy as field_policy
 from zhixing.field.models import Dispatch
 from zhixing.web import i18n, sse
@@ -455,5 +456,6 @@ async def withdraw(request_id: RecordId, request: Request, actor: ConsoleUser,
 
     def act() -> object:
         body = schemas.WithdrawIn.model_validate({"reason": data.get("reason", "")})
-        return assistance.withdraw(db, actor, Network(db), request_id, body.reason)
+        req = assistance.withdraw(db, actor, Network(db), request_id, body.reason)
+        return dispatches.call_off_for_request(db, actor, req.id, body.reason)
     return _on_request(request, actor, db, request_id, act)

@@ -26,6 +26,7 @@ from zhixing.command.network import CenterRef, Network
 from zhixing.core import audit
 from zhixing.core.actor import Actor
 from zhixing.core.clock import utcnow
+from zhixing.core.db import lock_for_update
 from zhixing.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from zhixing.core.settings import get_settings
 from zhixing.field import policy, positions
@@ -204,6 +205,26 @@ def move(session: Session, actor: Actor, d: Dispatch, to: DispatchStatus,
     if not can_move(d.status, to):
         raise Conflict(f"a dispatch that is {d.status.value} cannot become {to.value}",
                        code="invalid_transition", details={"from": d.status.value})
+    return _apply(session, actor, d, to, note, "desk" if as_desk else "team")
+
+
+def call_off_for_request(session: Session, actor: Actor, request_id: int,
+                         reason: str) -> list[Dispatch]:
+    """The asking center withdrew the request: the teams still out on it are called off (the
+    sending desk and the team see why; the withdrawing actor is the one audited)."""
+    rows = list(session.scalars(select(Dispatch).where(
+        Dispatch.request_id == request_id, Dispatch.status.in_(ACTIVE)).order_by(Dispatch.id)))
+    for d in rows:
+        lock_for_update(session, Dispatch, d.id)
+        session.refresh(d)
+        if d.status in ACTIVE:
+            _apply(session, actor, d, S.CANCELLED, f"协助请求已撤回：{reason}"[:4000],
+                   "request_withdrawn")
+    return rows
+
+
+def _apply(session: Session, actor: Actor, d: Dispatch, to: DispatchStatus, note: str | None,
+           by: str) -> Dispatch:
     now = utcnow()
     before = d.status
     d.status = to
@@ -234,8 +255,7 @@ def move(session: Session, actor: Actor, d: Dispatch, to: DispatchStatus,
     _on_request(session, actor, d, STEP_WORDS[to] + (f"，{note}" if note else ""))
     audit.record(session, actor, "dispatch.moved", object_type="dispatch", object_id=d.id,
                  court_id=d.court_id, case_id=d.case_id,
-                 details={"from": before.value, "to": to.value, "by": "desk" if as_desk
-                          else "team"})
+                 details={"from": before.value, "to": to.value, "by": by})
     return d
 
 
