@@ -72,12 +72,24 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
         request.getfixturevalue("seeded_users") if uses_db else {}
     )
     yield
+    if uses_db:
+        empty_database(seeded)
+    else:
+        forget_process_state()
+
+
+def forget_process_state() -> None:
+    """The clock's offset, and machine credentials cached by the process (they would outlive
+    their deleted rows)."""
     clock.set_offset(timedelta(0))
-    # Machine credentials cached by the process would outlive the rows deleted below.
     linkage_keys.forget_callers()
     partner_keys.forget()
-    if not uses_db:
-        return
+
+
+def empty_database(seeded: dict[str, tuple[int, str]]) -> None:
+    """Every table emptied but the reference data and the seeded users, who are reset: what
+    each test leaves behind (a module sharing one world for its tests calls it at its end)."""
+    forget_process_state()
     keep = [uid for uid, _ in seeded.values()]
     with session_factory()() as session:
         # Every table but the reference data and the seeded users, children first.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from tests.command.support import duty_user, on_duty
 from tests.conftest import AuthHeaders
 from tests.web.test_console import login
-from zhixing.command import calls, policy
+from zhixing.command import calls, escalation, policy
 from zhixing.command.models import CallSide, CallSignal, VideoCall
 from zhixing.command.network import Network
 from zhixing.core import clock
@@ -277,6 +277,81 @@ class TestStates:
         with transaction() as session:
             row = session.get(VideoCall, call["id"])
             assert row is not None and row.state == "missed"
+
+
+class TestGoneWithoutHangingUp:
+    """A browser that crashes or loses the network hangs up nothing: a connected call whose
+    side's page stops reading its stream for 60 s is ended as failed."""
+
+    def test_the_sweep_ends_a_call_both_sides_left(self, client: TestClient,
+                                                   desks: AuthHeaders, db: Session) -> None:
+        call = place(client, desks("gx.duty"))
+        url = f"{URL}/{call['id']}"
+        client.post(f"{url}/answer", headers=desks("guilin.duty"), json={"sdp": sdp("answer")})
+        clock.set_offset(timedelta(seconds=59))
+        with transaction() as session:
+            assert escalation.sweep(session).calls_lost == 0
+        clock.set_offset(timedelta(seconds=61))
+        with transaction() as session:
+            assert escalation.sweep(session).calls_lost == 1
+            assert escalation.sweep(session).calls_lost == 0  # once
+        body = client.get(url, headers=desks("gx.duty")).json()
+        assert body["state"] == "failed" and body["ended_side"] == "platform"
+        assert body["ended_by"] is None and body["duration_seconds"] == 61
+        trail = _audit(db, call["id"])
+        assert trail[-1][0] == "command.call_ended" and trail[-1][1]["state"] == "failed"
+
+    def test_a_side_still_reading_keeps_the_call_and_ends_it_when_the_other_goes(
+            self, client: TestClient, desks: AuthHeaders, db: Session,
+            monkeypatch: pytest.MonkeyPatch) -> None:
+        from zhixing.command import call_views
+
+        monkeypatch.setattr(call_views, "STREAM_SECONDS", 0.3)
+        call = place(client, desks("gx.duty"))
+        url = f"{URL}/{call['id']}"
+        client.post(f"{url}/answer", headers=desks("guilin.duty"), json={"sdp": sdp("answer")})
+        stream = f"/command/calls/{call['id']}/stream"
+        login(client, "gx.duty")  # the caller's page stays open; Guilin's browser crashed
+        row = db.get(VideoCall, call["id"])
+        assert row is not None and row.answered_at is not None
+        answered = row.answered_at
+
+        def at(seconds: int) -> None:
+            """The clock at ``seconds`` after the answer (real time moves on meanwhile: a
+            stream request lasts up to its idle wait, 5 s with PostgreSQL's signals)."""
+            clock.set_offset(answered + timedelta(seconds=seconds) - datetime.now(UTC))
+
+        for seconds in (12, 30, 46):
+            at(seconds)
+            assert client.get(stream, headers={"Last-Event-ID": "3"}).status_code == 200
+        db.refresh(row)
+        assert row.state == "connected" and row.caller_seen_at is not None
+        assert row.caller_seen_at - answered >= timedelta(seconds=46)
+        assert row.callee_seen_at == answered  # nothing from Guilin since its answer
+        with transaction() as session:
+            assert escalation.sweep(session).calls_lost == 0  # the caller is still here
+        at(61)  # Guilin silent for 61 s
+        text = client.get(stream, headers={"Last-Event-ID": "3"}).text
+        assert '"state":"failed"' in text
+        db.refresh(row)
+        assert row.state == "failed"
+
+    def test_onlookers_do_not_keep_a_call_alive(self, db: Session) -> None:
+        now = clock.utcnow()
+        call = VideoCall(caller_center_id=1, caller_id=1, callee_center_id=2,
+                         state="connected", created_at=now, ring_until=now, answered_at=now,
+                         answered_by=2, caller_seen_at=now, callee_seen_at=now)
+
+        def actor(user_id: int) -> Any:
+            return type("A", (), {"user_id": user_id})()
+
+        later = now + timedelta(seconds=11)
+        assert calls.touch(call, actor(3), CallSide.CALLEE, later) is False  # did not answer
+        assert calls.touch(call, actor(2), CallSide.CALLER, later) is False  # not the caller
+        assert calls.touch(call, actor(2), CallSide.CALLEE, now + timedelta(seconds=5)) is False
+        assert calls.touch(call, actor(2), CallSide.CALLEE, later) is True
+        assert call.callee_seen_at == later and call.caller_seen_at == now
+        assert calls.lost_side(call, now + timedelta(seconds=60)) == CallSide.CALLER
 
 
 class TestSignalling:

@@ -263,7 +263,8 @@ def test_correction_and_higher_review(client: TestClient, auth: AuthHeaders,
                       headers=auth(OFFICER)).json()["status"] == "active"
     r = client.post(f"/api/v1/corrections/{corr['id']}/higher-decision",
                     headers=auth(APPROVER), json={"upheld": True, "note": "x y"})
-    assert r.status_code == 404
+    # Qingxiu sees the request (it is its listing's): a refusal, not a 404.
+    assert r.status_code == 403 and r.json()["error"]["code"] == "role_forbidden"
     admin = auth("admin")
     made = client.post("/api/v1/users", headers=admin, json={
         "username": "nanning.approver", "display_name": "南宁审批", "court_code": "桂01",

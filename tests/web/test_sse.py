@@ -30,7 +30,8 @@ def _collect(looks: list[sse.Polled], pace: sse.Pace, heartbeat: float = 15.0,
         return remaining.pop(0) if remaining else sse.Polled([])
 
     async def run() -> list[str]:
-        return [m async for m in sse.polling(request or _Request(), look, pace, heartbeat)]
+        client: Any = request or _Request()  # what the loop asks of a request: is it gone
+        return [m async for m in sse.polling(client, look, pace, heartbeat)]
 
     return asyncio.run(run())
 

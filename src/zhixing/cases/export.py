@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -18,6 +19,14 @@ from zhixing.core.errors import ValidationFailed
 MAX_ROWS = 20_000
 HEADERS = ("案号", "法院", "类型", "状态", "结案方式", "立案日期", "承办人", "申请执行人",
            "被执行人", "申请执行标的(元)", "未执行到位(元)", "审限届满日", "下一节点", "节点期限")
+
+
+def _text(ws: Any, value: str) -> WriteOnlyCell:
+    """A cell that stays text. openpyxl stores a string that starts with "=" as a formula, and
+    names come from anyone (a party named '=HYPERLINK(...)' would run in the reader's Excel)."""
+    cell = WriteOnlyCell(ws, value=value)
+    cell.data_type = "s"
+    return cell
 
 
 def export(session: Session, actor: Actor, f: queries.CaseFilter) -> bytes:
@@ -37,10 +46,11 @@ def export(session: Session, actor: Actor, f: queries.CaseFilter) -> bytes:
     ws.append(header)
     for start in range(0, len(rows), 500):
         for s in presenters.summaries(session, rows[start:start + 500]):
-            ws.append([s.case_number, s.court_code, s.case_type, s.state, s.conclusion or "",
-                       s.filed_on, s.officer or "", "、".join(s.applicants),
-                       "、".join(s.debtors), s.applied_fen / 100, s.outstanding_fen / 100,
-                       s.period_deadline, s.next_due_kind or "", s.next_due_on])
+            ws.append([_text(ws, v) if isinstance(v, str) else v for v in (
+                s.case_number, s.court_code, s.case_type, s.state, s.conclusion or "",
+                s.filed_on, s.officer or "", "、".join(s.applicants), "、".join(s.debtors),
+                s.applied_fen / 100, s.outstanding_fen / 100, s.period_deadline,
+                s.next_due_kind or "", s.next_due_on)])
     buf = io.BytesIO()
     wb.save(buf)
     audit.record(session, actor, "case.export", details={"rows": len(rows),

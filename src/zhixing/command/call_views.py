@@ -24,6 +24,7 @@ from zhixing.command import calls, duty, policy, presenters, terms
 from zhixing.command.models import CallSide, CallSignal, VideoCall
 from zhixing.command.network import CenterRef, Network
 from zhixing.core.actor import Actor
+from zhixing.core.clock import utcnow
 from zhixing.core.db import session_factory
 from zhixing.core.errors import DomainError, Forbidden
 from zhixing.core.settings import get_settings
@@ -204,8 +205,14 @@ def _poll(call_id: int, actor: Actor, side: CallSide, after: int) -> _Poll:
         call = session.get(VideoCall, call_id)
         if call is None:
             return _Poll([], after, True)
-        if calls.expire_if_due(session, Network(session), call):
-            session.commit()  # rung out and no job has run yet: missed, for both sides
+        network = Network(session)
+        now = utcnow()
+        # Rung out and no job has run yet: missed, for both sides. The other side gone quiet
+        # (its page closed by a crash): failed. Else this page is here: recorded now and then.
+        if (calls.expire_if_due(session, network, call, now)
+                or calls.end_if_lost(session, network, call, now)
+                or calls.touch(call, actor, side, now)):
+            session.commit()
         rows = calls.signals_after(session, call.id, after, side, limit=BATCH)
         # Someone else at the called desk answered: this page learns so, and nothing more.
         elsewhere = side == CallSide.CALLEE and call.answered_by not in (None, actor.user_id)

@@ -9,8 +9,10 @@ side's messages in order and resumes after the last one it saw.
 
 A call rings at the called center's desk for anyone on duty there; unanswered for
 ``LIMITS.call_ring`` it is missed (a job at the ring's end, and checked again whenever the call
-is touched). Every start, answer and end is a board event and an audit record; refusals raise
-before the first write.
+is touched). A connected call whose side's page stopped reading its stream for
+``LIMITS.call_lost`` (a crashed browser, a lost network: nothing hangs up) is ended as failed,
+by the other side's stream or by the command center's sweep. Every start, answer and end is a
+board event and an audit record; refusals raise before the first write.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from zhixing.command import board, duty, policy
@@ -199,7 +201,7 @@ def start(session: Session, actor: Actor, network: Network, body: CallIn) -> Vid
     call = VideoCall(caller_center_id=origin.id, caller_id=actor.user_id,
                      callee_center_id=target.id, state=CallState.RINGING, created_at=now,
                      ring_until=now + LIMITS.call_ring, last_seq=0, caller_candidates=0,
-                     callee_candidates=0)
+                     callee_candidates=0, caller_seen_at=now)
     session.add(call)
     session.flush()
     _signal(session, call, CallSide.CALLER, SignalKind.OFFER, {"type": "offer", "sdp": body.sdp},
@@ -241,6 +243,7 @@ def answer(session: Session, actor: Actor, network: Network, call_id: int,
     call.state = CallState.CONNECTED
     call.answered_at = now
     call.answered_by = actor.user_id
+    call.callee_seen_at = now
     _signal(session, call, CallSide.CALLEE, SignalKind.ANSWER, {"type": "answer", "sdp": sdp},
             now)
     _signal(session, call, CallSide.PLATFORM, SignalKind.STATE, {
@@ -356,6 +359,61 @@ def expire_if_due(session: Session, network: Network, call: VideoCall,
         return False
     _finish(session, network, call, CallState.MISSED, SYSTEM, CallSide.PLATFORM)
     return True
+
+
+def touch(call: VideoCall, actor: Actor, side: CallSide, now: datetime) -> bool:
+    """The actor's page read its stream: recorded (at most every ``call_presence_every``) for a
+    party to a live call. True when it wrote."""
+    if call.state not in ACTIVE:
+        return False
+    if side == CallSide.CALLER and actor.user_id == call.caller_id:
+        seen = call.caller_seen_at
+    elif side == CallSide.CALLEE and actor.user_id == call.answered_by:
+        seen = call.callee_seen_at
+    else:
+        return False  # an onlooker, or a desk member who did not answer
+    if seen is not None and now - seen < LIMITS.call_presence_every:
+        return False
+    setattr(call, f"{side}_seen_at", now)
+    return True
+
+
+def lost_side(call: VideoCall, now: datetime) -> CallSide | None:
+    """The side of a connected call whose page has gone quiet, if one has."""
+    if call.state != CallState.CONNECTED:
+        return None
+    # (a call connected before presence was recorded counts from its answer)
+    for side, seen in ((CallSide.CALLER, call.caller_seen_at or call.answered_at),
+                       (CallSide.CALLEE, call.callee_seen_at or call.answered_at)):
+        if seen is None or now - seen >= LIMITS.call_lost:
+            return side
+    return None
+
+
+def end_if_lost(session: Session, network: Network, call: VideoCall,
+                now: datetime | None = None) -> bool:
+    """End a connected call one side of which has gone (locking it first). True when it did."""
+    now = now or utcnow()
+    if lost_side(call, now) is None:
+        return False
+    lock_for_update(session, VideoCall, call.id)
+    session.refresh(call)
+    if lost_side(call, now) is None:
+        return False
+    _finish(session, network, call, CallState.FAILED, SYSTEM, CallSide.PLATFORM)
+    return True
+
+
+def end_lost(session: Session, network: Network, now: datetime | None = None) -> int:
+    """The sweep's part: connected calls a side of which has gone quiet, ended."""
+    now = now or utcnow()
+    quiet = now - LIMITS.call_lost
+    rows = session.scalars(select(VideoCall).where(
+        VideoCall.state == CallState.CONNECTED,
+        or_(func.coalesce(VideoCall.caller_seen_at, VideoCall.answered_at) < quiet,
+            func.coalesce(VideoCall.callee_seen_at, VideoCall.answered_at) < quiet))
+        .order_by(VideoCall.id).limit(100)).all()
+    return sum(end_if_lost(session, network, call, now) for call in rows)
 
 
 @jobs.handler(UNANSWERED_JOB)

@@ -1,6 +1,7 @@
-"""The command center's sweep (a recurring job): flags roll-call answers past their time, and
-escalates overdue hops to the duty leader of the next level up: a hop not acknowledged in time,
-or a request its holder has not acted on by the deadline. Each (hop, kind) escalates once; the
+"""The command center's sweep (a recurring job): flags roll-call answers past their time,
+escalates overdue hops to the duty leader of the next level up (a hop not acknowledged in time,
+or a request its holder has not acted on by the deadline), and ends video calls a side of which
+went away without hanging up. Each (hop, kind) escalates once; the
 escalation is a row, a flag on the request and an event on every board that watches."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
 
-from zhixing.command import board, duty, policy, routing
+from zhixing.command import board, calls, duty, policy, routing
 from zhixing.command.limits import LIMITS
 from zhixing.command.models import (
     AnswerStatus,
@@ -36,6 +37,7 @@ BATCH = 500
 class SweepResult:
     roll_call_overdue: int = 0
     escalated: int = 0
+    calls_lost: int = 0
 
 
 def _escalate(session: Session, network: Network, req: AssistanceRequest, hop: Hop,
@@ -98,6 +100,8 @@ def sweep(session: Session, now: datetime | None = None) -> SweepResult:
         network = network or Network(session)
         _escalate(session, network, req, hop, EscalationKind.NOT_DONE, req.act_by, now)
         out.escalated += 1
+    # 4. video calls whose side went away without hanging up
+    out.calls_lost = calls.end_lost(session, network or Network(session), now)
     return out
 
 

@@ -41,6 +41,10 @@ class Limits:
     # A video call rings this long at the called desk, then it is missed (local practice:
     # about as long as a telephone rings before it gives up).
     call_ring: timedelta = timedelta(seconds=60)
+    # A connected call ends (failed) when one side's page has not read its stream this long:
+    # the page reads it at least every 5 s and records it every CALL_PRESENCE_EVERY.
+    call_lost: timedelta = timedelta(seconds=60)
+    call_presence_every: timedelta = timedelta(seconds=10)
 
 
 LIMITS = Limits()

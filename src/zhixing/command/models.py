@@ -322,6 +322,10 @@ class VideoCall(Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     caller_candidates: Mapped[int] = mapped_column(Integer, default=0)
     callee_candidates: Mapped[int] = mapped_column(Integer, default=0)
+    # When each side's page last read its signalling stream: a connected call whose side has
+    # gone quiet (a browser that crashed or lost the network hangs up nothing) is ended.
+    caller_seen_at: Mapped[datetime | None]
+    callee_seen_at: Mapped[datetime | None]
 
 
 class CallSignal(Base):

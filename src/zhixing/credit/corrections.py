@@ -138,10 +138,11 @@ def decide_higher(session: Session, actor: Actor, row: Correction, body: Correct
                   ) -> Correction:
     listing = session.get(Listing, row.listing_id)
     assert listing is not None
+    # get_correction has found the request within the actor's reach (the listing court's or
+    # the higher court's): from here on a refusal is a 403, never a 404 that would pretend it
+    # does not exist.
     if row.higher_court_id is None or actor.court_id != row.higher_court_id:
-        if row.higher_court_id is not None and actor.can_see_court(row.higher_court_id):
-            raise Forbidden("the higher court decides", code="role_forbidden")
-        raise NotFound("correction request not found", code="correction_not_found")
+        raise Forbidden("the higher court decides", code="role_forbidden")
     if not actor.has_role("approver"):
         raise Forbidden("this needs an approver of the higher court", code="approver_required")
     lock_for_update(session, Correction, row.id)

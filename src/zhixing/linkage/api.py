@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from zhixing.cases import policy as case_policy
 from zhixing.cases import service as case_service
 from zhixing.core import audit
 from zhixing.core.actor import Actor
@@ -236,14 +235,10 @@ def unit_read(unit: LinkageUnit) -> UnitRead:
         "unit_type": str(unit.unit_type), "delivery_mode": str(unit.delivery_mode)})
 
 
-def _require_reader(actor: Actor) -> None:
-    case_policy.require_read(actor)
-
-
 @router.get("/units", response_model=UnitList)
 def list_units(actor: CurrentUser, db: DbSession) -> UnitList:
     """Linked units with their health over the last 7 days (for the command center)."""
-    _require_reader(actor)
+    units.require_reader(actor)
     return UnitList(items=[UnitHealthRead(
         unit=unit_read(h.unit), tasks=h.tasks, answered=h.answered, answer_rate=h.answer_rate,
         open=h.open, overdue=h.overdue, expired=h.expired,
@@ -306,7 +301,7 @@ def network_figures(actor: CurrentUser, db: DbSession,
                     ) -> FiguresRead:
     """Requests sent, feedback received, cases and debtors covered, funds found, frozen and
     deducted, for your courts (or one of them) over a period (default: the last 30 days)."""
-    _require_reader(actor)
+    units.require_reader(actor)
     end = end or case_service.today()
     start = start or end - timedelta(days=29)
     if start > end or (end - start).days > 3660:

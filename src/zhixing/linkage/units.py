@@ -20,6 +20,10 @@ from zhixing.linkage import keys, wire
 from zhixing.linkage.models import DeliveryMode, LinkageUnit, UnitType
 
 ADMIN_ROLES = ("admin",)
+# Who sees the linked units, their health and the network figures (the console page and the
+# JSON API alike): the people who query, order, coordinate or supervise. A bailiff works from
+# dispatch tasks and has no use for them.
+READ_ROLES = ("officer", "approver", "duty_officer", "duty_leader", "auditor", "admin")
 # Which control actions make sense for which query kind's assets (deduction only for money).
 CONTROLS_FOR_QUERY: dict[str, frozenset[str]] = {
     "deposits": frozenset({"freeze", "renew_freeze", "release", "deduct"}),
@@ -124,6 +128,11 @@ def sync_units(session: Session, specs: list[UnitSpec]) -> tuple[int, int]:
             updated += 1
     session.flush()
     return created, updated
+
+
+def require_reader(actor: Actor) -> None:
+    if not actor.has_role(*READ_ROLES):
+        raise Forbidden("your role may not see the linked units", code="role_forbidden")
 
 
 def require_admin(session: Session, actor: Actor) -> None:

@@ -150,7 +150,10 @@
       echarts.registerMap("guangxi", res[0]);
       chart = echarts.init(document.getElementById("fieldmap"));
       chart.setOption({
-        tooltip: { trigger: "item", formatter: function (p) { return (p.data && p.data.info) || p.name; } },
+        // ECharts puts a formatter's string in the tooltip as HTML; a dispatch's task or a
+        // resource's label is what someone typed: escaped, it stays text.
+        tooltip: { trigger: "item", formatter: function (p) {
+          return echarts.format.encodeHTML((p.data && p.data.info) || p.name); } },
         geo: { map: "guangxi", roam: true, layoutCenter: ["50%", "50%"], layoutSize: "95%",
           label: { show: true, color: "#9fb3d9", fontSize: 11 },
           itemStyle: { areaColor: "#1b2f57", borderColor: "#5b7fc4" },
