@@ -348,10 +348,7 @@ PAGES: dict[str, Page] = {
     "/audit": Page(AUDIT_READERS),
     "/cases/queue": Page(EVERYONE),
     "/cases": Page(EVERYONE),
-    "/cases/new": Page(ACTING, today=EVERYONE, why=(
-        "the form registers a case, which only officers and approvers may do (POST /cases "
-        "refuses everyone else, and the navigation offers it to them only); any role can "
-        "open the form today")),
+    "/cases/new": Page(ACTING),  # the form registers a case, as only they may
     "/credit": Page(EVERYONE),
     "/indicators": Page(NO_BAILIFF),
     "/screen": Page(NO_BAILIFF),

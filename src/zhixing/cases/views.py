@@ -18,6 +18,7 @@ from zhixing.cases import (
     ledger,
     lifecycle,
     notices,
+    policy,
     presenters,
     queries,
     service,
@@ -109,6 +110,9 @@ def _new_form(request: Request, actor: Actor, values: dict[str, Any],
 
 @router.get("/cases/new")
 def new_case_form(request: Request, actor: ConsoleUser) -> Response:
+    """The registration form, for those who may register a case at their court."""
+    assert actor.court_id is not None  # a console user always belongs to a court
+    policy.require_register(actor, actor.court_id)
     return _new_form(request, actor, {"filed_on": service.today().isoformat(),
                                       "officer_username": actor.name})
 
