@@ -1,13 +1,17 @@
-"""Engine construction: PostgreSQL pool sizes come from the settings."""
+"""Engine construction: PostgreSQL pool sizes come from the settings; a request waits out a
+database restart before its first statement."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool, QueuePool
 
-from zhixing.core.db import make_engine
+from zhixing.core.db import make_engine, wait_for_database
 from zhixing.core.settings import get_settings
 
 
@@ -37,3 +41,45 @@ def test_sqlite_opens_a_connection_per_use() -> None:
     engine = make_engine("sqlite://")
     assert isinstance(engine.pool, NullPool)
     engine.dispose()
+
+
+class _Unreachable:
+    """A session whose database answers only from the ``up_after``-th attempt."""
+
+    def __init__(self, up_after: int) -> None:
+        self.attempts = 0
+        self.rollbacks = 0
+        self.up_after = up_after
+
+    def connection(self) -> None:
+        self.attempts += 1
+        if self.attempts < self.up_after:
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("restarting"))
+
+    def rollback(self) -> None:
+        self.rollbacks += 1
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_request_waits_out_a_database_restart() -> None:
+    session, clock = _Unreachable(up_after=4), _Clock()
+    wait_for_database(cast(Session, session), 10, sleep=clock.sleep, clock=clock)
+    assert session.attempts == 4 and session.rollbacks == 3
+    assert clock.now == pytest.approx(0.1 + 0.2 + 0.4)  # backing off
+
+
+def test_a_database_that_stays_down_fails_after_the_wait() -> None:
+    session, clock = _Unreachable(up_after=10**6), _Clock()
+    with pytest.raises(OperationalError):
+        wait_for_database(cast(Session, session), 5, sleep=clock.sleep, clock=clock)
+    assert 4 <= clock.now <= 5 and session.attempts > 3

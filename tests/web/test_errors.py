@@ -1,11 +1,13 @@
-"""A database that is down or restarting answers 503 with a code and Retry-After, never 500;
-any other unexpected error is a logged 500 in the same shape."""
+"""A database that is down or restarting, or a pool with no connection free in time, answers
+503 with a code and Retry-After, never 500; any other unexpected error is a logged 500 in the
+same shape."""
 
 from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from tests.support.database import ScratchDatabase
 
@@ -20,6 +22,10 @@ def app_client(test_db: ScratchDatabase) -> TestClient:
     def db_down() -> None:
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
 
+    @app.get("/api/v1/test-only/pool-exhausted")
+    def pool_exhausted() -> None:
+        raise PoolTimeoutError("QueuePool limit of size 10 overflow 10 reached")
+
     @app.get("/api/v1/test-only/bug")
     def bug() -> None:
         raise IntegrityError("INSERT", {}, Exception("duplicate key"))
@@ -27,8 +33,9 @@ def app_client(test_db: ScratchDatabase) -> TestClient:
     return TestClient(app, raise_server_exceptions=False)
 
 
-def test_a_database_outage_is_503_with_retry_after(app_client: TestClient) -> None:
-    resp = app_client.get("/api/v1/test-only/db-down")
+@pytest.mark.parametrize("path", ["db-down", "pool-exhausted"])
+def test_a_database_outage_is_503_with_retry_after(app_client: TestClient, path: str) -> None:
+    resp = app_client.get(f"/api/v1/test-only/{path}")
     assert resp.status_code == 503
     assert resp.json()["error"]["code"] == "database_unavailable"
     assert resp.headers["retry-after"] == "5"

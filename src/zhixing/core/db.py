@@ -9,13 +9,15 @@ reads its head before appending. Waiting for the write lock (busy_timeout) is th
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event, select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -171,3 +173,26 @@ def lock_for_update(session: Session, model: type[Any], row_id: int) -> None:
     """Lock one row until the transaction ends (PostgreSQL ``FOR UPDATE``). On SQLite every
     write transaction already holds the database's write lock (``BEGIN IMMEDIATE``)."""
     session.execute(select(model.id).where(model.id == row_id).with_for_update())
+
+
+def wait_for_database(session: Session, seconds: float,
+                      sleep: Callable[[float], None] = time.sleep,
+                      clock: Callable[[], float] = time.monotonic) -> None:
+    """Check out the session's connection, waiting up to ``seconds`` for an unreachable
+    database (PostgreSQL restarting, a fail-over) before giving up with its error.
+
+    Safe to retry because nothing has run yet: the request's first statement comes after.
+    Not for SQLite, where checking out begins the write transaction (``BEGIN IMMEDIATE``) and
+    there is no server to wait for."""
+    deadline = clock() + seconds
+    delay = 0.1
+    while True:
+        try:
+            session.connection()
+            return
+        except (OperationalError, InterfaceError):
+            session.rollback()
+            if clock() + delay > deadline:
+                raise
+            sleep(delay)
+            delay = min(delay * 2, 1.0)

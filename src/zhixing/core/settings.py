@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(default=30, gt=0)
     # Connections older than this are replaced (firewalls between courts drop idle ones).
     db_pool_recycle_seconds: int = Field(default=1800, ge=60)
+    # A request that finds the database unreachable before its first statement waits this
+    # long for it (a restart or fail-over takes seconds), then answers 503. 0: answer at once.
+    db_wait_seconds: float = Field(default=10, ge=0, le=60)
     secret_key: str = DEVELOPMENT_SECRET
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -15,9 +15,10 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from zhixing.core.actor import Actor
-from zhixing.core.db import session_factory
+from zhixing.core.db import session_factory, wait_for_database
 from zhixing.core.errors import DomainError, Forbidden, Unauthenticated
 from zhixing.core.security import constant_time_equal
+from zhixing.core.settings import get_settings
 from zhixing.courts import identity
 from zhixing.courts.models import WebSession
 from zhixing.web import i18n
@@ -29,7 +30,12 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def get_db() -> Iterator[Session]:
     session = session_factory()()
+    settings = get_settings()
     try:
+        if settings.db_wait_seconds and not settings.is_sqlite:
+            # A database restart costs the requests arriving meanwhile a few seconds' wait,
+            # not a 503 (docs/reliability.md); one that stays down answers 503 after it.
+            wait_for_database(session, settings.db_wait_seconds)
         yield session
         session.commit()
     except BaseException:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhixing.core.errors import DomainError, RateLimited, ValidationFailed
@@ -130,9 +131,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeoutError)
     async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
-        # The database restarting, a dropped connection, a lock not granted in time: the
-        # request changed nothing (its transaction is gone) and may simply be sent again.
+        # The database restarting, a dropped connection, a lock not granted in time, every
+        # pooled connection busy past the pool's timeout: the request changed nothing (its
+        # transaction is gone) and may simply be sent again.
         log.warning("database unavailable: %s", exc)
         return error_response(503, "database_unavailable",
                               "the database is not reachable just now; try again shortly",
