@@ -155,3 +155,8 @@ def test_console_errors_are_pages(client: TestClient) -> None:
     assert page.status_code == 404 and "<main" in page.text and "case_not_found" in page.text
     api = client.get("/api/v1/cases/999999", headers={"accept": "text/html"})
     assert api.json()["error"]["code"] == "case_not_found"
+    # an address edited by hand (a query parameter out of range) is a page too
+    bad = client.get("/cases?cursor=" + "x" * 201, headers={"accept": "text/html"})
+    assert bad.status_code == 422 and "<main" in bad.text and "validation_failed" in bad.text
+    bad_api = client.get("/api/v1/cases?cursor=" + "x" * 201, headers={"accept": "text/html"})
+    assert bad_api.json()["error"]["code"] == "validation_failed"

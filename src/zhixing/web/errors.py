@@ -102,7 +102,7 @@ def install(app: FastAPI) -> None:
                               details=exc.details or None, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
         field = _loc_to_field(tuple(first.get("loc", ())))
@@ -115,6 +115,8 @@ def install(app: FastAPI) -> None:
             code, msg = "required", f"{field} is required"
         else:
             code, msg = "validation_failed", f"{field}: {first.get('msg', 'invalid')}"
+        if wants_html(request):  # a console address typed or edited by hand: a page
+            return _html_error(request, 422, code, msg)
         simplified = [{"field": _loc_to_field(tuple(e.get("loc", ()))), "type": e.get("type"),
                        "message": e.get("msg")} for e in errors[:20]]
         return error_response(422, code, msg, field=field or None,
