@@ -328,7 +328,7 @@ def bulk_load(engine: Engine, gen: Generator, backend: str) -> dict[str, float]:
             conn.execute(text("CREATE INDEX ix_credit_listings_public ON credit_listings "
                               "(party_id, status, publish_on, id)"))
         for idx in indexes:
-            idx.create(conn)
+            idx.create(conn, checkfirst=True)  # the search index may be in the model too
     result: dict[str, float] = dict(counts)
     result["index_seconds"] = round(time.perf_counter() - started)
     return result
