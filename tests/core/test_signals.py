@@ -177,3 +177,44 @@ def test_the_app_listens_on_every_declared_channel_from_its_start(
                 break
             time.sleep(0.05)
         assert {"board", "calls", "linkage", "field"} <= signals.SIGNALS.listening_on
+
+
+def test_a_pulse_wakes_every_waiter_and_times_out_cleanly() -> None:
+    """Many waiters with tiny timeouts racing the beats (the race that, with an asyncio.Condition
+    under wait_for, raised "Lock is not acquired" and killed a live page's stream in CI)."""
+    from zhixing.core.signals import Pulse
+
+    pulse = Pulse()
+    state = {"n": 0}
+
+    async def waiter(i: int) -> bool:
+        seen = state["n"]
+        return await pulse.wait(lambda: state["n"] != seen, timeout=(i % 5) * 0.001)
+
+    async def beats() -> None:
+        for _ in range(200):
+            state["n"] += 1
+            pulse.beat()
+            await asyncio.sleep(0)
+
+    async def run() -> list[bool]:
+        results = []
+        for _ in range(20):
+            batch = asyncio.gather(*(waiter(i) for i in range(50)))
+            await beats()
+            results += await batch
+        return results
+
+    results = asyncio.run(run())
+    assert len(results) == 1000 and any(results)
+
+    async def long_wait() -> tuple[bool, bool]:
+        seen = state["n"]
+        woken = asyncio.create_task(pulse.wait(lambda: state["n"] != seen, timeout=10))
+        await asyncio.sleep(0.01)
+        state["n"] += 1
+        pulse.beat()
+        quiet = await pulse.wait(lambda: False, timeout=0.01)
+        return await woken, quiet
+
+    assert asyncio.run(long_wait()) == (True, False)

@@ -77,7 +77,8 @@ def _print_problems(log: IO[bytes], keep: int = 40) -> None:
                 or "Traceback" in line]
     print(f"--- server log: {len(lines)} lines, the last {keep} problems ---", file=sys.stderr)
     for line in problems[-keep:]:
-        print(line[:2000], file=sys.stderr)
+        # a traceback's end says what failed: long lines keep their head and their tail
+        print(line if len(line) <= 4000 else f"{line[:1000]} … {line[-3000:]}", file=sys.stderr)
 
 
 def api_post(url: str, body: Mapping[str, Any], token: str | None = None) -> dict[str, Any]:

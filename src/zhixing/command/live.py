@@ -5,14 +5,13 @@ stream wakes when it moves, and renders its own view."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from starlette.concurrency import run_in_threadpool
 
 from zhixing.command import board
 from zhixing.core.db import session_factory
-from zhixing.core.signals import SIGNALS
+from zhixing.core.signals import SIGNALS, Pulse
 
 CHECK_EVERY = 1.0
 LOG = logging.getLogger(__name__)
@@ -28,47 +27,37 @@ class BoardWatch:
 
     def __init__(self) -> None:
         self.version = -1
-        self._changed: asyncio.Condition | None = None
+        self._moved = Pulse()
         self._task: asyncio.Task[None] | None = None
         self._watchers = 0
 
-    def _ensure_running(self) -> asyncio.Condition:
+    def _ensure_running(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._changed is None or self._task is None or self._task.done() \
-                or self._task.get_loop() is not loop:
-            self._changed = asyncio.Condition()
-            self._task = loop.create_task(self._run(self._changed))
-        return self._changed
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._run())
 
-    async def _run(self, changed: asyncio.Condition) -> None:
+    async def _run(self) -> None:
         while self._watchers > 0:
             seen = SIGNALS.mark("board")
             try:
                 head = await run_in_threadpool(_read_head)
             except Exception:
                 # A failed look (the database restarting, a lock timeout) must not end the
-                # watch: the streams waiting on this condition would stall until their
-                # heartbeat. Try again at the next tick.
+                # watch: the streams waiting on it would stall until their heartbeat. Try
+                # again at the next tick.
                 LOG.exception("board poll failed")
                 head = self.version
             if head != self.version:
                 self.version = head
-                async with changed:
-                    changed.notify_all()
+                self._moved.beat()
             await SIGNALS.wait("board", seen, poll=CHECK_EVERY)
 
     async def wait_past(self, seen: int, timeout: float) -> int:
         """The board's version once it differs from ``seen`` (or after ``timeout``)."""
         self._watchers += 1
         try:
-            changed = self._ensure_running()
-            if self.version != seen and self.version >= 0:
-                return self.version
-            async with changed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        changed.wait_for(lambda: self.version != seen and self.version >= 0),
-                        timeout)
+            self._ensure_running()
+            await self._moved.wait(lambda: self.version != seen and self.version >= 0, timeout)
             return self.version
         finally:
             self._watchers -= 1

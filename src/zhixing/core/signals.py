@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
@@ -104,6 +104,45 @@ def install_hooks() -> None:
         event.listen(Session, "after_rollback", _forget)
 
 
+# -- waking the waiters of this process --
+
+class Pulse:
+    """Wakes every waiter at once each time it beats: an ``asyncio.Event`` replaced at each
+    beat. Waiting on it is safe to time out. An ``asyncio.Condition`` waited on under
+    ``asyncio.wait_for`` is not: a wait cancelled by the timeout may fail to take the lock back
+    (Python 3.11), and leaving ``async with`` then raises "Lock is not acquired" (it killed a
+    live page's stream in CI)."""
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _current(self) -> asyncio.Event:
+        loop = asyncio.get_running_loop()
+        if self._event is None or self._loop is not loop:  # a new loop: tests, a reload
+            self._event, self._loop = asyncio.Event(), loop
+        return self._event
+
+    def beat(self) -> None:
+        event = self._current()
+        self._event = asyncio.Event()  # later waiters wait for the next beat
+        event.set()
+
+    async def wait(self, until: Callable[[], bool], timeout: float) -> bool:
+        """Until ``until()`` holds (checked at each beat) or ``timeout`` seconds have passed;
+        what ``until()`` says at the end."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not until():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            event = self._current()  # taken before awaiting: a beat from now on wakes us
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), remaining)
+        return True
+
+
 # -- receiving (one listening connection per process) --
 
 class Signals:
@@ -111,8 +150,7 @@ class Signals:
 
     def __init__(self) -> None:
         self._generation: dict[str, int] = {}
-        self._changed: asyncio.Condition | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pulse = Pulse()
         self._task: asyncio.Task[None] | None = None
         self.listening = False
         self.listening_on: set[str] = set()
@@ -127,33 +165,18 @@ class Signals:
         """Until ``channel`` is signalled past ``seen``; at most ``idle`` seconds while signals
         flow, ``poll`` seconds otherwise. True when a signal came. After a signal it waits
         ``settle`` seconds more, so that a burst of commits costs the caller one read."""
-        signalled = self._generation.get(channel, 0) != seen
-        if not signalled:
-            changed = self._condition()
-            timeout = idle if self.listening else poll
-            async with changed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait_for(
-                        lambda: self._generation.get(channel, 0) != seen), timeout)
-            signalled = self._generation.get(channel, 0) != seen
+        signalled = await self._pulse.wait(lambda: self._generation.get(channel, 0) != seen,
+                                           idle if self.listening else poll)
         if signalled and settle > 0:
             await asyncio.sleep(settle)
         return signalled
-
-    def _condition(self) -> asyncio.Condition:
-        loop = asyncio.get_running_loop()
-        if self._changed is None or self._loop is not loop:  # a new loop: tests, a reload
-            self._changed, self._loop = asyncio.Condition(), loop
-        return self._changed
 
     async def _signal(self, channel: str, *, received: bool = True) -> None:
         self._generation[channel] = self._generation.get(channel, 0) + 1
         if received:
             self.received += 1
             SIGNALS_RECEIVED.labels(channel).inc()
-        changed = self._condition()
-        async with changed:
-            changed.notify_all()
+        self._pulse.beat()
 
     def start(self, database_url: str) -> None:
         """Listen in the background on the running loop (PostgreSQL only)."""
