@@ -404,8 +404,9 @@ def end_if_lost(session: Session, network: Network, call: VideoCall,
     return True
 
 
-def end_lost(session: Session, network: Network, now: datetime | None = None) -> int:
-    """The sweep's part: connected calls a side of which has gone quiet, ended."""
+def end_lost(session: Session, network: Network | None, now: datetime | None = None) -> int:
+    """The sweep's part: connected calls a side of which has gone quiet, ended (the network
+    is loaded only when there is one)."""
     now = now or utcnow()
     quiet = now - LIMITS.call_lost
     rows = session.scalars(select(VideoCall).where(
@@ -413,6 +414,9 @@ def end_lost(session: Session, network: Network, now: datetime | None = None) ->
         or_(func.coalesce(VideoCall.caller_seen_at, VideoCall.answered_at) < quiet,
             func.coalesce(VideoCall.callee_seen_at, VideoCall.answered_at) < quiet))
         .order_by(VideoCall.id).limit(100)).all()
+    if not rows:
+        return 0
+    network = network or Network(session)
     return sum(end_if_lost(session, network, call, now) for call in rows)
 
 

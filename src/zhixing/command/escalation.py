@@ -101,7 +101,7 @@ def sweep(session: Session, now: datetime | None = None) -> SweepResult:
         _escalate(session, network, req, hop, EscalationKind.NOT_DONE, req.act_by, now)
         out.escalated += 1
     # 4. video calls whose side went away without hanging up
-    out.calls_lost = calls.end_lost(session, network or Network(session), now)
+    out.calls_lost = calls.end_lost(session, network, now)
     return out
 
 

@@ -24,6 +24,19 @@ class CenterRef:
     duty_phone: str | None
 
 
+def _ref(cc: CommandCenter, court: Court) -> CenterRef:
+    return CenterRef(cc.id, court.id, court.code, court.short_name_zh, court.name_en,
+                     str(court.level), cc.duty_phone)
+
+
+def center_of_court(session: Session, court_id: int) -> CenterRef:
+    """One court's command center, in one statement, where the whole network is not needed."""
+    cc, court = session.execute(select(CommandCenter, Court).join(
+        Court, Court.id == CommandCenter.court_id).where(CommandCenter.court_id == court_id)
+    ).tuples().one()
+    return _ref(cc, court)
+
+
 class Network:
     def __init__(self, session: Session) -> None:
         courts = session.scalars(select(Court)).all()
@@ -32,11 +45,9 @@ class Network:
         self.centers: dict[int, CenterRef] = {}
         self.center_of_court: dict[int, CenterRef] = {}
         for cc in session.scalars(select(CommandCenter)):
-            court = by_court[cc.court_id]
-            ref = CenterRef(cc.id, court.id, court.code, court.short_name_zh, court.name_en,
-                            str(court.level), cc.duty_phone)
+            ref = _ref(cc, by_court[cc.court_id])
             self.centers[cc.id] = ref
-            self.center_of_court[court.id] = ref
+            self.center_of_court[cc.court_id] = ref
 
     def node(self, center: CenterRef) -> Node:
         return self.tree.by_id[center.court_id]

@@ -336,13 +336,6 @@ def request_context(session: Session, actor: Actor, network: Network,
         "case_visible": case is not None and actor.can_see_court(case.court_id),
         "names": presenters.user_names(session, [h.acknowledged_by for h in
                                                  assistance.hops_of(session, req.id)]),
-        # this court's teams sent on the request (the asking center follows them on the
-        # timeline; a dispatch itself stays with the court that sent it)
-        "dispatches": list(session.scalars(select(Dispatch).where(
-            Dispatch.request_id == req.id, Dispatch.court_id.in_(actor.visible_court_ids))
-            .order_by(Dispatch.id))),
-        "can_dispatch": mine and hop is not None and hop.acknowledged_at is not None
-        and actor.has_role(*field_policy.DESK_ROLES),
     }
 
 
@@ -352,7 +345,14 @@ def _request_page(request: Request, actor: Actor, db: DbSession, request_id: int
     version = board.head(db)
     req = assistance.get_request(db, actor, network, request_id)
     ctx = request_context(db, actor, network, req)
-    ctx.update({"error": error, "courts": sorted(network.tree.by_code), "version": version})
+    ctx.update({
+        "error": error, "courts": sorted(network.tree.by_code), "version": version,
+        # this court's teams sent on the request (outside the live part: the asking center
+        # follows them on the timeline; a dispatch stays with the court that sent it)
+        "dispatches": list(db.scalars(select(Dispatch).where(
+            Dispatch.request_id == req.id, Dispatch.court_id.in_(actor.visible_court_ids))
+            .order_by(Dispatch.id))),
+        "can_dispatch": ctx["can_act"] and actor.has_role(*field_policy.DESK_ROLES)})
     return render(request, "command/request.html", ctx,
                   status_code=error.status_code if error else 200)
 

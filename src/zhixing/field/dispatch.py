@@ -22,7 +22,7 @@ from zhixing.cases.models import Case, CaseDocument
 from zhixing.cases.service import event
 from zhixing.command import assistance, board
 from zhixing.command.models import AssistanceRequest
-from zhixing.command.network import CenterRef, Network
+from zhixing.command.network import CenterRef, Network, center_of_court
 from zhixing.core import audit
 from zhixing.core.actor import Actor
 from zhixing.core.clock import utcnow
@@ -89,11 +89,12 @@ def _held_request(session: Session, actor: Actor, request_id: int) -> tuple[
     return req, center
 
 
-def _on_request(session: Session, actor: Actor, d: Dispatch, word: str) -> None:
+def _on_request(session: Session, actor: Actor, d: Dispatch, word: str,
+                center: CenterRef | None = None) -> None:
     """The step on the request's timeline, said by the dispatching center."""
     if d.request_id is None:
         return
-    center = Network(session).center_of_court[d.court_id]
+    center = center or center_of_court(session, d.court_id)
     team = session.get(FieldTeam, d.team_id)
     assert team is not None
     board.post(session, actor, "dispatch", f"{center.name} 派警 #{d.id}（{team.name}）：{word}",
@@ -137,13 +138,13 @@ def create(session: Session, actor: Actor, data: DispatchIn) -> Dispatch:
         if case is None or not actor.can_see_court(case.court_id):
             raise ValidationFailed(f"case {data.case_id} not found", code="case_not_found",
                                    field="case_id")
-    request = None
+    request, holder = None, None
     if data.request_id is not None:
         if case is not None:
             # The request carries its case (maybe another court's): evidence goes there.
             raise ValidationFailed("a dispatch serves a case or an assistance request, not both",
                                    code="case_and_request", field="case_id")
-        request, _ = _held_request(session, actor, data.request_id)
+        request, holder = _held_request(session, actor, data.request_id)
     if data.tip_id is not None:
         tip = session.get(Tip, data.tip_id)
         if tip is None or not policy.can_see_tip(actor, tip):
@@ -167,7 +168,7 @@ def create(session: Session, actor: Actor, data: DispatchIn) -> Dispatch:
     if case is not None:
         event(session, case, actor, "dispatch", f"派警 #{d.id}: {d.task}"[:255],
               dispatch_id=d.id, team=team.name)
-    _on_request(session, actor, d, f"{STEP_WORDS[S.DISPATCHED]}，{d.task}")
+    _on_request(session, actor, d, f"{STEP_WORDS[S.DISPATCHED]}，{d.task}", holder)
     audit.record(session, actor, "dispatch.created", object_type="dispatch", object_id=d.id,
                  court_id=d.court_id, case_id=d.case_id,
                  details={"team_id": team.id, "vehicle_id": d.vehicle_id,
@@ -290,7 +291,7 @@ def add_evidence(session: Session, actor: Actor, d: Dispatch, stream: BinaryIO,
                                code="file_type_not_allowed", field="file")
     now = utcnow()
     if req is not None:
-        center = Network(session).center_of_court[d.court_id]
+        center = center_of_court(session, d.court_id)
         proof = assistance.attach_evidence(
             session, actor, req, center, assistance.StoredFile(clean, sha, size, kind),
             note=f"现场取证 派警 #{d.id}")
