@@ -33,6 +33,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.scratch import prepare_platform  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 
 os.environ.setdefault("ZHIXING_LOG_JSON", "false")
@@ -60,17 +61,7 @@ def main() -> None:
 
     db = create_test_database(Path(tempfile.mkdtemp()), "bench_")
     os.environ["ZHIXING_DATABASE_URL"] = db.url
-    from zhixing.core.db import transaction
-    from zhixing.core.migrate import upgrade
-    from zhixing.core.settings import get_settings
-    from zhixing.courts.service import sync_courts
-    from zhixing.demo import seed_users
-
-    get_settings.cache_clear()
-    upgrade()
-    with transaction() as session:
-        sync_courts(session)
-        seed_users(session)
+    prepare_platform()
     try:
         rows = run(db.url, args)
     finally:

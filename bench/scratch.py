@@ -23,3 +23,18 @@ def scratch_database(prefix: str, backend: str = "postgresql") -> tuple[ScratchD
     os.environ["ZHIXING_DATABASE_URL"] = db.url
     os.environ["ZHIXING_DATA_DIR"] = str(work / "data")
     return db, work
+
+
+def prepare_platform() -> None:
+    """Bring the scratch database to the newest schema, with the courts and the demo users."""
+    from zhixing.core.db import transaction
+    from zhixing.core.migrate import upgrade
+    from zhixing.core.settings import get_settings
+    from zhixing.courts.service import sync_courts
+    from zhixing.demo import seed_users
+
+    get_settings.cache_clear()
+    upgrade()
+    with transaction() as session:
+        sync_courts(session)
+        seed_users(session)

@@ -18,6 +18,7 @@ from tests.credit.test_li_story import li_story
 from tests.linkage.test_end_to_end import test_the_liu_story as liu_story
 from tests.support.database import ScratchDatabase
 from tests.support.processes import Platform, running_platform, wait_for
+from zhixing.linkage import signing
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     os.environ.get("ZHIXING_TEST_BACKEND", "sqlite") != "postgresql",
@@ -77,5 +78,32 @@ def test_three_stories_on_three_api_and_three_worker_processes(platform: Platfor
         received = signals_received(port)
         assert received.get("board", 0) >= 1 and received.get("linkage", 0) >= 1, (
             port, received)
+    a_revocation_reaches_every_process(p, auth)
     for proc in (*p.servers, *p.workers):
         assert proc.proc is not None and proc.proc.poll() is None, proc.log_tail()
+
+
+def a_revocation_reaches_every_process(p: Platform, auth: AuthHeaders) -> None:
+    """Each process caches a unit's keys until the keys channel is signalled: a key revoked
+    through one process is refused by all of them (not after the cache's five minutes)."""
+    admin = auth("admin")
+    units = p.http.get("/api/v1/units", headers=admin).json()["items"]
+    uid = next(u["unit"]["id"] for u in units if u["unit"]["code"] == "bank-ccb")
+    issued = p.http.post(f"/api/v1/units/{uid}/keys", headers=admin)
+    assert issued.status_code == 201, issued.text
+    key_id, secret = issued.json()["key_id"], signing.decode_secret(issued.json()["secret"])
+
+    def fetch(port: int) -> int:
+        target = "/api/v1/linkage/tasks?limit=1"
+        return httpx.get(f"http://127.0.0.1:{port}{target}",
+                         headers=signing.sign("GET", target, b"", key_id, secret)).status_code
+
+    before = {port: signals_received(port).get("keys", 0) for port in p.ports}
+    assert [fetch(port) for port in p.ports] == [200] * len(p.ports)  # cached everywhere
+    assert p.http.delete(f"/api/v1/units/{uid}/keys", headers=admin).status_code == 204
+    for port in p.ports:
+        def refused(port: int = port) -> bool:
+            return fetch(port) == 401
+
+        wait_for(refused, f"the revocation heard on {port}", 10)
+        assert signals_received(port).get("keys", 0) > before[port]

@@ -8,14 +8,18 @@ def install() -> None:
     from zhixing.analytics import aggregates
     from zhixing.core import audit, signals
 
-    audit.install_hooks()
     aggregates.install_hooks()
     # Low-rate changes only (core/signals.py says why): new board events, call signals and
-    # unit tasks; dispatches, incidents and tips. Not the answers to tasks, not case events
-    # (every bank answer writes one), not positions or the resources they update.
+    # unit tasks; dispatches, incidents and tips; units and their keys. Not the answers to
+    # tasks, not case events (every bank answer writes one), not positions or the resources
+    # they update.
     insert = frozenset({"insert"})
     signals.watch("board", "duty_board_events", ops=insert)
     signals.watch("calls", "video_call_signals", ops=insert)
     signals.watch("linkage", "linkage_tasks", ops=insert)
     signals.watch("field", "field_dispatches", "field_incidents", "field_tips")
-    signals.install_hooks()  # last: it sees what the hooks above add at commit
+    # Linked units and their keys: every process's cache of them forgets at once.
+    signals.watch("keys", "linkage_units", "linkage_keys")
+    signals.install_hooks()  # after the hooks above: it sees what they add at commit
+    # Last of all: the audit chain's lock is then held only for its own row and the COMMIT.
+    audit.install_hooks()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from tests.conftest import AuthHeaders
@@ -174,3 +174,30 @@ def test_a_long_poll_answers_when_a_task_arrives(client: TestClient, auth: AuthH
     waiting.join(timeout=15)
     assert not waiting.is_alive() and len(got[0].tasks) == 1
     assert time.monotonic() - started < 15
+
+
+def test_another_process_revoking_a_key_is_heard_through_its_signal(
+        client: TestClient, issued: dict[str, keys.IssuedKeys], db: Session,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """While signals are heard, a cached key lives until the keys channel is signalled; a
+    revocation committed elsewhere (here: behind the cache's back) is refused from then on."""
+    from zhixing.core.db import get_engine
+    from zhixing.core.signals import SIGNALS
+    from zhixing.linkage.models import UnitKey
+
+    monkeypatch.setattr(keys, "CACHE_SECONDS", 0.0)  # only the signalled lifetime counts
+    monkeypatch.setattr(SIGNALS, "listening", True)
+    monkeypatch.setattr(SIGNALS, "listening_on", {keys.KEYS_CHANNEL})
+    monkeypatch.setattr(SIGNALS, "_generation", {keys.KEYS_CHANNEL: 7})
+    unit = issued["bank-icbc"]
+    assert client.get(TASKS, headers=signed(unit)).status_code == 200  # cached now
+    with get_engine().begin() as conn:  # not through a session: no signal is sent
+        conn.execute(update(UnitKey).where(UnitKey.key_id == unit.key_id)
+                     .values(revoked_at=datetime.now(UTC)))
+    assert client.get(TASKS, headers=signed(unit)).status_code == 200  # no signal yet
+    SIGNALS._generation[keys.KEYS_CHANNEL] += 1  # the revoking commit's NOTIFY arrives
+    resp = client.get(TASKS, headers=signed(unit))
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "unknown_key"
+    # Not listening (SQLite, a reconnect): the short lifetime alone, here none at all.
+    monkeypatch.setattr(SIGNALS, "listening", False)
+    assert keys.caller_keys(db, unit.key_id) is None

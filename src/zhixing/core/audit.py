@@ -98,10 +98,16 @@ def compute_hash(rec: AuditRecord) -> str:
 
 
 def flush_pending(session: Session) -> None:
-    """Chain and add the queued records. Runs from the ``before_commit`` hook."""
+    """Chain and add the queued records. Runs from the ``before_commit`` hook, after the other
+    commit hooks (:func:`zhixing.hooks.install` installs it last)."""
     pending: list[_Pending] = session.info.pop(_PENDING_KEY, [])
     if not pending:
         return
+    # Write the transaction's own changes first: the chain's lock is held from here to the end
+    # of COMMIT, and every audited commit of every process waits for it, so nothing but the
+    # chain's own row may be written while it is held (a bank's results post used to flush its
+    # task updates and assets under it, and the posts queued behind each other).
+    session.flush()
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_ID})

@@ -16,14 +16,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Text, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from zhixing.core import jobs
 from zhixing.core.clock import utcnow
-from zhixing.core.db import transaction
+from zhixing.core.db import among, transaction
 from zhixing.linkage import keys, signing, wire
 from zhixing.linkage.models import (
+    TASKS,
     DeliveryMode,
     LinkageTask,
     LinkageUnit,
@@ -56,20 +57,25 @@ def fetch(session: Session, unit_id: int, limit: int) -> tuple[bytes, int]:
     """The body of a ``TaskBatch`` (the unit's oldest pending tasks, marked delivered) and
     the number of tasks in it. Two statements, whatever the batch size."""
     now = utcnow()
+    tasks = TASKS.c
+    # The messages as the JSON text they are stored as: parsing each into objects only to
+    # write it out again was most of a fetch's cost per task.
     rows = session.execute(
-        select(LinkageTask.id, LinkageTask.message).where(
-            LinkageTask.unit_id == unit_id,
-            LinkageTask.status.in_((TaskStatus.QUEUED, TaskStatus.DELIVERED)),
-            LinkageTask.available_at <= now)
-        .order_by(LinkageTask.id).limit(limit + 1).with_for_update(skip_locked=True)).all()
+        select(tasks.id, cast(tasks.message, Text)).where(
+            tasks.unit_id == unit_id,
+            tasks.status.in_((TaskStatus.QUEUED, TaskStatus.DELIVERED)),
+            tasks.available_at <= now)
+        .order_by(tasks.id).limit(limit + 1).with_for_update(skip_locked=True)).all()
     batch, more = rows[:limit], len(rows) > limit
     if batch:
-        session.execute(update(LinkageTask).where(LinkageTask.id.in_([r[0] for r in batch]))
+        session.execute(update(TASKS)
+                        .where(among(tasks.id, [r[0] for r in batch]))
                         .values(status=TaskStatus.DELIVERED, available_at=now + REOFFER_AFTER,
-                                delivered_at=func.coalesce(LinkageTask.delivered_at, now),
-                                delivery_attempts=LinkageTask.delivery_attempts + 1))
-    return _dumps({"schema_version": wire.SCHEMA_VERSION,
-                   "tasks": [r[1] for r in batch], "more": more}), len(batch)
+                                delivered_at=func.coalesce(tasks.delivered_at, now),
+                                delivery_attempts=tasks.delivery_attempts + 1))
+    body = (f'{{"schema_version":{json.dumps(wire.SCHEMA_VERSION)},'
+            f'"tasks":[{",".join(r[1] for r in batch)}],"more":{"true" if more else "false"}}}')
+    return body.encode(), len(batch)
 
 
 # --- push --------------------------------------------------------------------------------------

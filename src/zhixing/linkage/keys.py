@@ -27,6 +27,7 @@ from zhixing.core.actor import Actor
 from zhixing.core.clock import utcnow
 from zhixing.core.errors import Conflict, NotFound
 from zhixing.core.settings import get_settings
+from zhixing.core.signals import SIGNALS
 from zhixing.linkage import signing
 from zhixing.linkage.models import KeyRole, LinkageUnit, UnitKey
 
@@ -184,6 +185,10 @@ def expire_rotations(session: Session, now: datetime | None = None) -> None:
 # --- the signed-request path's cache --------------------------------------------------------
 
 CACHE_SECONDS = 1.0
+# While this process hears the database's signals (PostgreSQL), an entry lives until a change
+# to the units or their keys is signalled (any process's commit), this long at most.
+SIGNALLED_CACHE_SECONDS = 300.0
+KEYS_CHANNEL = "keys"
 
 
 @dataclass(frozen=True)
@@ -201,6 +206,15 @@ class CallerKeys:
     platform_key_id: str
     platform_secret: bytes
     loaded_at: float
+    generation: int  # of the keys channel when loaded
+
+    def fresh(self) -> bool:
+        age = time.monotonic() - self.loaded_at
+        if age <= CACHE_SECONDS:
+            return True
+        return (SIGNALS.listening and KEYS_CHANNEL in SIGNALS.listening_on
+                and SIGNALS.mark(KEYS_CHANNEL) == self.generation
+                and age <= SIGNALLED_CACHE_SECONDS)
 
     def secrets(self, now: datetime) -> tuple[bytes, ...]:
         """The secrets accepted at ``now`` (the rotation overlap is checked on every use)."""
@@ -215,12 +229,16 @@ _callers: dict[str, CallerKeys] = {}
 
 def caller_keys(session: Session, key_id: str) -> CallerKeys | None:
     """The unit key ``key_id`` with its unit and platform key; None if unknown or revoked.
-    Served from this process's cache for :data:`CACHE_SECONDS`; a change made here (issue,
-    rotate, revoke, a unit switched off) empties the cache when it commits, another process
-    sees it within the cache time."""
+
+    Served from this process's cache. A change made here (issue, rotate, revoke, a unit
+    switched off) empties the cache when it commits. Another process's change reaches this
+    one by its commit signal (PostgreSQL ``NOTIFY`` on the keys channel) within milliseconds;
+    without signals (SQLite, the listener reconnecting) an entry lives :data:`CACHE_SECONDS`.
+    Looked up again every second, the three queries were most of a fetch's cost."""
     hit = _callers.get(key_id)
-    if hit is not None and time.monotonic() - hit.loaded_at <= CACHE_SECONDS:
+    if hit is not None and hit.fresh():
         return hit
+    generation = SIGNALS.mark(KEYS_CHANNEL)  # before reading: a change meanwhile invalidates
     key = session.scalar(select(UnitKey).where(UnitKey.key_id == key_id,
                                                UnitKey.role == KeyRole.UNIT,
                                                UnitKey.revoked_at.is_(None)))
@@ -233,7 +251,8 @@ def caller_keys(session: Session, key_id: str) -> CallerKeys | None:
     loaded = CallerKeys(
         unit.id, unit.code, unit.enabled, key.key_id, unseal(key.key_id, key.sealed_secret),
         unseal(key.key_id, key.sealed_previous) if key.sealed_previous else None,
-        key.previous_valid_until, platform_key_id, platform_secret, time.monotonic())
+        key.previous_valid_until, platform_key_id, platform_secret, time.monotonic(),
+        generation)
     _callers[key_id] = loaded
     return loaded
 
