@@ -8,7 +8,8 @@ Figures (printed as a Markdown table for docs/benchmarks.md):
 - latency: from an inquiry's submission (POST) to its 45th answer stored, one inquiry at a
   time, zero simulated latency: p50 / p95;
 - throughput: unit tasks per second end to end (created → answered → stored in the ledger),
-  with inquiries about many debtors submitted back to back;
+  with inquiries about many debtors submitted back to back (``--submitters 1``) or all at once
+  by several officers (``--submitters N``: a backlog, as when many courts ask at the same time);
 - watch: from a ``funds_arrived`` event accepted by the platform to the follow-up freeze
   reaching the bank (delivered by push or fetched): p50 / p95.
 """
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,8 @@ def main() -> None:
     parser.add_argument("--bulk-inquiries", type=int, default=20, help="for throughput")
     parser.add_argument("--debtors", type=int, default=10, help="debtors per bulk inquiry")
     parser.add_argument("--events", type=int, default=30, help="money arrivals")
+    parser.add_argument("--submitters", type=int, default=1,
+                        help="bulk inquiries submitted at once (1: one after another)")
     parser.add_argument("--api-workers", type=int, default=1, help="API server processes")
     parser.add_argument("--job-workers", type=int, default=1, help="`zhixing worker` processes")
     parser.add_argument("--sim-processes", type=int, default=5,
@@ -193,12 +197,17 @@ def run(url: str, args: argparse.Namespace) -> list[tuple[str, str]]:
         # 2. throughput: many debtors per inquiry, inquiries back to back.
         cases = [new_case([person() for _ in range(args.debtors)])
                  for _ in range(args.bulk_inquiries)]
-        started = time.perf_counter()
-        ids = []
-        for case in cases:
-            resp = http.post(f"/api/v1/cases/{case['id']}/inquiries", json=PURPOSE, headers=h)
+        def submit(case: dict[str, Any]) -> int:
+            with httpx.Client(base_url=base, timeout=60) as own:  # one connection each
+                resp = own.post(f"/api/v1/cases/{case['id']}/inquiries", json=PURPOSE,
+                                headers=h)
             resp.raise_for_status()
-            ids.append(resp.json()["id"])
+            return int(resp.json()["id"])
+
+        started = time.perf_counter()
+        # One officer after another (--submitters 1), or several courts at once: a backlog.
+        with ThreadPoolExecutor(args.submitters) as pool:
+            ids = list(pool.map(submit, cases))
         submitted = time.perf_counter() - started
         print(f"latency p95 {percentile(latencies, 95):.2f} s; {len(ids)} bulk inquiries "
               f"submitted in {submitted:.1f} s", flush=True)

@@ -21,9 +21,10 @@ os.environ.setdefault("ZHIXING_LOG_JSON", "false")
 
 from tests.support.database import ScratchDatabase, create_test_database
 from zhixing.core import clock
+from zhixing.core.audit import GENESIS_HASH
 from zhixing.core.db import make_engine, reset_engine, session_factory, set_engine
 from zhixing.core.migrate import upgrade
-from zhixing.core.models import AuditRecord
+from zhixing.core.models import AuditHead, AuditRecord
 from zhixing.core.settings import get_settings
 from zhixing.courts.models import User, UserRole
 from zhixing.courts.service import sync_courts
@@ -36,7 +37,8 @@ PASSWORD = DEMO_PASSWORD
 # The in-process app, or real servers over HTTP (tests/support/processes.py): story helpers
 # take either.
 HttpClient = TestClient | httpx.Client
-KEEP_TABLES = {"courts", "command_centers", "users", "user_roles", "alembic_version"}
+KEEP_TABLES = {"courts", "command_centers", "users", "user_roles", "alembic_version",
+               "audit_head"}
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +55,7 @@ def test_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScratchDatabas
         seed_users(session)
         session.commit()
         session.execute(delete(AuditRecord))  # tests start from an empty chain
+        restart_chain(session)
         session.commit()
     yield db
     reset_engine()
@@ -86,6 +89,11 @@ def forget_process_state() -> None:
     partner_keys.forget()
 
 
+def restart_chain(session: Session) -> None:
+    """The audit chain's head back at its start, its records being gone."""
+    session.execute(update(AuditHead).values(seq=0, hash=GENESIS_HASH))
+
+
 def empty_database(seeded: dict[str, tuple[int, str]]) -> None:
     """Every table emptied but the reference data and the seeded users, who are reset: what
     each test leaves behind (a module sharing one world for its tests calls it at its end)."""
@@ -97,6 +105,7 @@ def empty_database(seeded: dict[str, tuple[int, str]]) -> None:
             if table.name in KEEP_TABLES:
                 continue
             session.execute(table.delete())
+        restart_chain(session)
         session.execute(delete(UserRole).where(UserRole.user_id.not_in(keep)))
         session.execute(delete(User).where(User.id.not_in(keep)))
         for uid, pw_hash in seeded.values():

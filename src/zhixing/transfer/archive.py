@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
-from zhixing.core.audit import GENESIS_HASH, compute_hash, verify_chain
+from zhixing.core.audit import ChainCheck, verify_chain
 from zhixing.core.clock import utcnow
 from zhixing.core.db import EnumText
 from zhixing.core.errors import DomainError
@@ -48,7 +48,7 @@ BATCH = 1000
 # The tables `zhixing migrate` fills by itself (the court reference data, children first). A
 # target that holds nothing else counts as empty: the import replaces these rows with the
 # source's, whose ids every other table refers to.
-MIGRATE_SEEDED = ("command_centers", "courts")
+MIGRATE_SEEDED = ("audit_head", "command_centers", "courts")
 # Every column of this name holds the SHA-256 of an uploaded document kept in the data
 # directory (cases.documents.store): the export carries those files along with the rows.
 DOCUMENT_COLUMN = "sha256"
@@ -260,32 +260,25 @@ def _is_sha256(name: str) -> bool:
 
 
 class _ChainCheck:
-    """Verifies the audit chain while its rows stream past (the same rule as verify_chain)."""
+    """Verifies the audit chain while its rows stream past (:class:`audit.ChainCheck`)."""
 
     def __init__(self) -> None:
-        self.count = 0
-        self.prev = GENESIS_HASH
+        self._check = ChainCheck()
 
     def feed(self, row: dict[str, Any]) -> None:
-        rec = AuditRecord(**row)
-        expected = self.count + 1
-        problem = None
-        if rec.seq != expected:
-            problem = f"record {expected} is missing (next present is {rec.seq})"
-        elif rec.prev_hash != self.prev:
-            problem = f"record {rec.seq} does not link to record {rec.seq - 1}"
-        elif compute_hash(rec) != rec.hash:
-            problem = f"record {rec.seq} was altered (its hash does not match)"
-        if problem:
-            raise TransferRefused(f"the audit chain is broken: {problem}; run `zhixing audit "
+        broken = self._check.feed(AuditRecord(**row))
+        if broken is not None:
+            raise TransferRefused(f"the audit chain is broken: {broken[1]}; run `zhixing audit "
                                   "verify` and settle it before moving the data",
                                   code="audit_chain_broken")
-        self.prev = rec.hash
-        self.count = expected
+
+    @property
+    def count(self) -> int:
+        return self._check.checked
 
     @property
     def head(self) -> str | None:
-        return self.prev if self.count else None
+        return self._check.head
 
 
 def _read_connection(engine: Engine) -> Connection:
