@@ -11,7 +11,24 @@ from sqlalchemy.orm import Mapped, mapped_column
 from zhixing.core.db import Base, utcnow_column_default
 
 
-class AuditRecord(Base):
+class _AuditFields:
+    """What an audit record says: when, who, what, on what, why."""
+
+    occurred_at: Mapped[datetime]
+    actor_kind: Mapped[str] = mapped_column(String(16))  # user, machine, system, anonymous
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    actor_name: Mapped[str | None] = mapped_column(String(128))
+    actor_roles: Mapped[str | None] = mapped_column(String(128))
+    court_id: Mapped[int | None] = mapped_column(Integer)
+    object_type: Mapped[str | None] = mapped_column(String(64))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    case_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    purpose: Mapped[str | None] = mapped_column(String(255))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AuditRecord(_AuditFields, Base):
     """One link of the append-only, hash-chained audit log."""
 
     __tablename__ = "audit_records"
@@ -23,19 +40,7 @@ class AuditRecord(Base):
     # Assigned under a lock in the committing transaction: gaps mean a removed record.
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                      primary_key=True, autoincrement=False)
-    occurred_at: Mapped[datetime]
-    actor_kind: Mapped[str] = mapped_column(String(16))  # user, machine, system, anonymous
-    actor_id: Mapped[str | None] = mapped_column(String(64))
-    actor_name: Mapped[str | None] = mapped_column(String(128))
-    actor_roles: Mapped[str | None] = mapped_column(String(128))
-    court_id: Mapped[int | None] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(64), index=True)
-    object_type: Mapped[str | None] = mapped_column(String(64))
-    object_id: Mapped[str | None] = mapped_column(String(64))
-    case_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
-    purpose: Mapped[str | None] = mapped_column(String(255))
-    client_ip: Mapped[str | None] = mapped_column(String(64))
-    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     # SHA-256 of the record's own fields (docs/architecture.md, "Audit chain"); None on the
     # records chained before 0014, whose hash covers their fields and the link at once.
@@ -43,7 +48,7 @@ class AuditRecord(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-class AuditPending(Base):
+class AuditPending(_AuditFields, Base):
     """A record on its way into the chain (PostgreSQL): written by the transaction that audits,
     moved into ``audit_records`` by a trigger deferred to that transaction's COMMIT (migration
     0014), so the chain's lock is held only while the database itself appends. Always empty
@@ -53,25 +58,13 @@ class AuditPending(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                     primary_key=True, autoincrement=True)
-    occurred_at: Mapped[datetime]
-    actor_kind: Mapped[str] = mapped_column(String(16))
-    actor_id: Mapped[str | None] = mapped_column(String(64))
-    actor_name: Mapped[str | None] = mapped_column(String(128))
-    actor_roles: Mapped[str | None] = mapped_column(String(128))
-    court_id: Mapped[int | None] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(64))
-    object_type: Mapped[str | None] = mapped_column(String(64))
-    object_id: Mapped[str | None] = mapped_column(String(64))
-    case_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
-    purpose: Mapped[str | None] = mapped_column(String(255))
-    client_ip: Mapped[str | None] = mapped_column(String(64))
-    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     body_digest: Mapped[str] = mapped_column(String(64))
 
 
 class AuditHead(Base):
-    """The chain's newest link, one row: a committing transaction locks it to append (the
-    chain's order is the commit order) and moves it in the same statement."""
+    """The chain's newest link, one row: the committing transaction that appends locks it
+    until its commit ends (the chain's order is the commit order) and moves it."""
 
     __tablename__ = "audit_head"
 
