@@ -83,3 +83,31 @@ def test_a_database_that_stays_down_fails_after_the_wait() -> None:
     with pytest.raises(OperationalError):
         wait_for_database(cast(Session, session), 5, sleep=clock.sleep, clock=clock)
     assert 4 <= clock.now <= 5 and session.attempts > 3
+
+
+@pytest.mark.usefixtures("test_db")
+def test_copy_rows_writes_what_an_insert_would() -> None:
+    """JSON, times and the model's constant defaults arrive as with an INSERT (PostgreSQL
+    streams them with COPY); a computed default must be given."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import Table, delete, select
+
+    from zhixing.core.db import copy_rows, transaction
+    from zhixing.core.models import Job
+
+    table = cast(Table, Job.__table__)
+    when = datetime(2026, 11, 27, 1, 2, 3, 456789, tzinfo=UTC)
+    rows = [{"kind": f"copy.test{i}", "payload": {"名": "刘某", "n": i, "list": [1, None]},
+             "run_at": when, "created_at": when} for i in range(3)]
+    with transaction() as session:
+        copy_rows(session, table, rows)
+    with transaction() as session:
+        jobs = session.scalars(select(Job).where(Job.kind.like("copy.test%"))
+                               .order_by(Job.kind)).all()
+        assert [(j.kind, j.payload, j.run_at, j.state, j.attempts, j.max_attempts)
+                for j in jobs] == [(f"copy.test{i}", {"名": "刘某", "n": i, "list": [1, None]},
+                                    when, "queued", 0, 8) for i in range(3)]
+        session.execute(delete(Job).where(Job.kind.like("copy.test%")))
+    with pytest.raises(ValueError, match="created_at"), transaction() as session:
+        copy_rows(session, table, [{"kind": "copy.x", "payload": {}, "run_at": when}])

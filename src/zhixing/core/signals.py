@@ -66,6 +66,11 @@ def _note(session: Session, changes: Iterable[tuple[str, str]]) -> None:
         session.info.setdefault(_PENDING, set()).update(found)
 
 
+def changed(session: Session, table: str, op: str = "insert") -> None:
+    """Note a change the session's hooks cannot see (rows written by ``COPY``)."""
+    _note(session, ((table, op),))
+
+
 def _after_flush(session: Session, _context: object) -> None:
     for op, objects in (("insert", session.new), ("update", session.dirty),
                         ("delete", session.deleted)):

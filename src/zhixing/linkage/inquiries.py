@@ -13,19 +13,21 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhixing.cases import policy
 from zhixing.cases.models import Case, CaseParty, CaseState, Conclusion, Party
 from zhixing.cases.service import event
-from zhixing.core import audit
+from zhixing.core import audit, signals
 from zhixing.core.actor import SYSTEM, Actor
 from zhixing.core.clock import utcnow
+from zhixing.core.db import copy_rows
 from zhixing.core.errors import Conflict, NotFound, ValidationFailed
 from zhixing.courts.models import Court, User
 from zhixing.linkage import delivery, messages, wire
 from zhixing.linkage.models import (
+    TASKS,
     DeliveryMode,
     Inquiry,
     LinkageTask,
@@ -134,11 +136,9 @@ def create(session: Session, actor: Actor, case: Case, body: InquiryIn, *,
                     status=TaskStatus.QUEUED, created_at=now, available_at=now,
                     due_at=now + messages.QUERY_DUE, delivery_attempts=0,
                     message=envelope.task(task_id, kind, subject, messages.QUERY_DUE)))
-    # One executemany without RETURNING (the ids are not needed): psycopg pipelines it with
-    # a short cached statement, where the ORM's multi-row INSERT ... RETURNING made psycopg
-    # parse a statement of thousands of placeholders on every inquiry.
-    if rows:
-        session.execute(insert(LinkageTask), rows)
+    # One stream (COPY on PostgreSQL), without RETURNING: the ids are not needed.
+    copy_rows(session, TASKS, rows)
+    signals.changed(session, TASKS.name)  # wakes the long polls of every process
     inquiry.task_count = len(rows)
     session.flush()
     notify_push(session, {u.id for u in units if u.delivery_mode == DeliveryMode.PUSH})
