@@ -18,8 +18,9 @@ def install() -> None:
     signals.watch("calls", "video_call_signals", ops=insert)
     signals.watch("linkage", "linkage_tasks", ops=insert)
     signals.watch("field", "field_dispatches", "field_incidents", "field_tips")
-    # Linked units and their keys: every process's cache of them forgets at once.
+    # Machine credentials: every process's cache of them forgets at once.
     signals.watch("keys", "linkage_units", "linkage_keys")
+    signals.watch("partner_keys", "api_keys", "credit_partners")
     signals.install_hooks()  # after the hooks above: it sees what they add at commit
     # Last of all: the audit chain's lock is then held only for its own row and the COMMIT.
     audit.install_hooks()

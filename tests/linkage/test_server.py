@@ -185,17 +185,18 @@ def test_another_process_revoking_a_key_is_heard_through_its_signal(
     from zhixing.core.signals import SIGNALS
     from zhixing.linkage.models import UnitKey
 
+    generation = {"now": 7}  # the real listener's signals must not interfere
+    monkeypatch.setattr(SIGNALS, "mark", lambda _channel: generation["now"])
     monkeypatch.setattr(keys, "CACHE_SECONDS", 0.0)  # only the signalled lifetime counts
     monkeypatch.setattr(SIGNALS, "listening", True)
     monkeypatch.setattr(SIGNALS, "listening_on", {keys.KEYS_CHANNEL})
-    monkeypatch.setattr(SIGNALS, "_generation", {keys.KEYS_CHANNEL: 7})
     unit = issued["bank-icbc"]
     assert client.get(TASKS, headers=signed(unit)).status_code == 200  # cached now
     with get_engine().begin() as conn:  # not through a session: no signal is sent
         conn.execute(update(UnitKey).where(UnitKey.key_id == unit.key_id)
                      .values(revoked_at=datetime.now(UTC)))
     assert client.get(TASKS, headers=signed(unit)).status_code == 200  # no signal yet
-    SIGNALS._generation[keys.KEYS_CHANNEL] += 1  # the revoking commit's NOTIFY arrives
+    generation["now"] += 1  # the revoking commit's NOTIFY arrives
     resp = client.get(TASKS, headers=signed(unit))
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "unknown_key"
     # Not listening (SQLite, a reconnect): the short lifetime alone, here none at all.

@@ -228,6 +228,21 @@ class Signals:
                 await asyncio.sleep(delay)
 
 
+HEARD_CACHE_SECONDS = 300.0
+
+
+def still_fresh(channel: str, generation: int, age: float, *, unheard: float,
+                heard: float = HEARD_CACHE_SECONDS) -> bool:
+    """May a process cache entry, loaded ``age`` seconds ago when ``channel`` was at
+    ``generation`` (:meth:`Signals.mark` before the read), still be served? While this process
+    hears the channel, until a commit signals it (at most ``heard`` seconds); otherwise (SQLite,
+    the listener reconnecting) for ``unheard`` seconds."""
+    if age <= unheard:
+        return True
+    return (SIGNALS.listening and channel in SIGNALS.listening_on
+            and SIGNALS.mark(channel) == generation and age <= heard)
+
+
 def _conninfo(database_url: str) -> str:
     url = make_url(database_url).set(drivername="postgresql")
     return url.render_as_string(hide_password=False)

@@ -327,7 +327,7 @@ def revoke_key(partner_id: SmallRecordId, key_id: KeyId, actor: CurrentUser,
 
 def _forget_keys_after_commit(db: Session) -> None:
     """This process's screening stops using the old key state as soon as the change is
-    committed (other processes: within partner_keys.TTL_SECONDS)."""
+    committed (other processes: when its commit signal arrives, see partner_keys)."""
     event.listen(db, "after_commit", lambda _s: partner_keys.forget(), once=True)
 
 

@@ -2,11 +2,12 @@
 
 An airline screens every passenger: most requests are a single clean check that the in-memory
 index answers in microseconds, and the key look-up (a query, a transaction) would be most of
-the work. So a resolved key is kept for :data:`TTL_SECONDS`: its secret's digest, whether it is
-revoked, and a snapshot of the partner (id, activities, switched on). Changes made through this
-process (revoking a key, switching a partner off, changing its activities) drop the cache at
-once; another API process notices within the TTL. That bound is the price of the fast path and
-is stated in docs/partner-api.md.
+the work. So a resolved key is kept: its secret's digest, whether it is revoked, and a snapshot
+of the partner (id, activities, switched on). Changes made through this process (revoking a key,
+switching a partner off, changing its activities) drop the cache at once; another API process
+drops it when the change's commit signal arrives (PostgreSQL ``NOTIFY``, milliseconds), or
+within :data:`TTL_SECONDS` while it does not hear signals (SQLite, its listener reconnecting).
+docs/partner-api.md states the bound.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from sqlalchemy.orm import Session
 
 from zhixing.core.errors import Forbidden, Unauthenticated
 from zhixing.core.security import constant_time_equal, token_digest
+from zhixing.core.signals import SIGNALS, still_fresh
 from zhixing.courts.models import ApiKey, ClientKind
 from zhixing.credit.models import Partner
 
-TTL_SECONDS = 1.0
+TTL_SECONDS = 1.0  # while signals are not heard (SQLite, the listener reconnecting)
+KEYS_CHANNEL = "partner_keys"  # any process's change to API keys or partners (zhixing.hooks)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class _Resolved:
     client_kind: str
     partner: PartnerView | None
     at: float
+    generation: int  # of the keys channel when read
 
 
 _cache: dict[str, _Resolved] = {}
@@ -62,12 +66,14 @@ def bearer_key(authorization: str) -> tuple[str, str] | None:
 
 def cached(key_id: str) -> _Resolved | None:
     hit = _cache.get(key_id)
-    if hit is None or time.monotonic() - hit.at > TTL_SECONDS:
+    if hit is None or not still_fresh(KEYS_CHANNEL, hit.generation, time.monotonic() - hit.at,
+                                      unheard=TTL_SECONDS):
         return None
     return hit
 
 
 def load(session: Session, key_id: str) -> _Resolved | None:
+    generation = SIGNALS.mark(KEYS_CHANNEL)  # before reading: a change meanwhile invalidates
     row = session.execute(
         select(ApiKey.secret_hash, ApiKey.revoked_at, ApiKey.client_kind, Partner)
         .outerjoin(Partner, (Partner.code == ApiKey.client_ref)
@@ -78,7 +84,7 @@ def load(session: Session, key_id: str) -> _Resolved | None:
     p: Partner | None = row.Partner
     view = PartnerView(p.id, p.code, list(p.activities), p.enabled, p.hashed_ids) if p else None
     resolved = _Resolved(row.secret_hash, row.revoked_at is not None, str(row.client_kind),
-                         view, time.monotonic())
+                         view, time.monotonic(), generation)
     with _lock:
         _cache[key_id] = resolved
     return resolved

@@ -27,7 +27,7 @@ from zhixing.core.actor import Actor
 from zhixing.core.clock import utcnow
 from zhixing.core.errors import Conflict, NotFound
 from zhixing.core.settings import get_settings
-from zhixing.core.signals import SIGNALS
+from zhixing.core.signals import SIGNALS, still_fresh
 from zhixing.linkage import signing
 from zhixing.linkage.models import KeyRole, LinkageUnit, UnitKey
 
@@ -184,11 +184,8 @@ def expire_rotations(session: Session, now: datetime | None = None) -> None:
 
 # --- the signed-request path's cache --------------------------------------------------------
 
-CACHE_SECONDS = 1.0
-# While this process hears the database's signals (PostgreSQL), an entry lives until a change
-# to the units or their keys is signalled (any process's commit), this long at most.
-SIGNALLED_CACHE_SECONDS = 300.0
-KEYS_CHANNEL = "keys"
+CACHE_SECONDS = 1.0  # while signals are not heard (SQLite, the listener reconnecting)
+KEYS_CHANNEL = "keys"  # any process's change to units or their keys (zhixing.hooks)
 
 
 @dataclass(frozen=True)
@@ -209,12 +206,8 @@ class CallerKeys:
     generation: int  # of the keys channel when loaded
 
     def fresh(self) -> bool:
-        age = time.monotonic() - self.loaded_at
-        if age <= CACHE_SECONDS:
-            return True
-        return (SIGNALS.listening and KEYS_CHANNEL in SIGNALS.listening_on
-                and SIGNALS.mark(KEYS_CHANNEL) == self.generation
-                and age <= SIGNALLED_CACHE_SECONDS)
+        return still_fresh(KEYS_CHANNEL, self.generation, time.monotonic() - self.loaded_at,
+                           unheard=CACHE_SECONDS)
 
     def secrets(self, now: datetime) -> tuple[bytes, ...]:
         """The secrets accepted at ``now`` (the rotation overlap is checked on every use)."""
