@@ -22,5 +22,5 @@ def install() -> None:
     signals.watch("keys", "linkage_units", "linkage_keys")
     signals.watch("partner_keys", "api_keys", "credit_partners")
     signals.install_hooks()  # after the hooks above: it sees what they add at commit
-    # Last of all: the audit chain's lock is then held only for its own row and the COMMIT.
+    # Last of all: the audit records see everything the hooks above added.
     audit.install_hooks()

@@ -50,10 +50,8 @@ def acknowledge(session: Session, unit_id: int, task_ids: list[str]) -> list[wir
     now = utcnow()
     tasks = TASKS.c
     done = set(session.scalars(
-        update(TASKS).where(tasks.unit_id == unit_id,
-                                            among(tasks.task_id, task_ids),
-                                            tasks.status.in_((TaskStatus.QUEUED,
-                                                              TaskStatus.DELIVERED)))
+        update(TASKS).where(tasks.unit_id == unit_id, among(tasks.task_id, task_ids),
+                            tasks.status.in_((TaskStatus.QUEUED, TaskStatus.DELIVERED)))
         .values(status=TaskStatus.ACKNOWLEDGED, acknowledged_at=now,
                 delivered_at=func.coalesce(tasks.delivered_at, now))
         .returning(tasks.task_id)))
